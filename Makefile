@@ -1,0 +1,57 @@
+# Runnel build.  `make` builds build/runnel; `make SAN=1` builds an
+# AddressSanitizer + UndefinedBehaviorSanitizer tree in build-san/.
+# Sources are found by wildcard so adding a file needs no edit here.
+
+CC      ?= cc
+SAN     ?= 0
+ifeq ($(SAN),1)
+BUILD   := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT     := -O1
+else
+BUILD   := build
+SANFLAGS :=
+OPT     := -O2
+endif
+
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Isrc -pthread -MMD -MP $(SANFLAGS)
+LDFLAGS += -pthread $(SANFLAGS)
+LDLIBS  += -lrdkafka -lz -lsnappy -llz4 -lzstd -lm
+
+SRCS    := $(wildcard src/*/*.c src/*/*/*.c)
+OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))
+MAIN    := $(BUILD)/src/main.o
+TSRCS   := $(wildcard tests/unit/test_*.c)
+TBINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TSRCS))
+
+all: $(BUILD)/runnel $(TBINS)
+
+$(BUILD)/runnel: $(MAIN) $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(OBJS) $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+# Unit tests only (fast); `make check` runs everything (scripts/test).
+unit: $(TBINS)
+	@set -e; for t in $(TBINS); do echo "== $$t"; $$t; done
+
+check:
+	scripts/test
+
+run:
+	scripts/start
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all unit check run format clean
+-include $(OBJS:.o=.d) $(MAIN:.o=.d)

@@ -1,0 +1,16 @@
+/*
+ * Entry points of the `runnel` subcommands.  Each takes the arguments
+ * after the subcommand name (argv[0] is the subcommand), prints errors as
+ * one line on stderr ("runnel topic: unknown topic 'x'") and returns the
+ * process exit status (0 ok, 1 failure, 2 usage error).
+ */
+#ifndef RUNNEL_CLI_H
+#define RUNNEL_CLI_H
+
+int cmd_broker(int argc, char **argv);   /* broker/broker_main.c */
+int cmd_topic(int argc, char **argv);    /* cli/topic.c */
+int cmd_produce(int argc, char **argv);  /* cli/produce.c */
+int cmd_consume(int argc, char **argv);  /* cli/consume.c */
+int cmd_dump_log(int argc, char **argv); /* cli/dump_log.c */
+
+#endif

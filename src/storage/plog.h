@@ -1,0 +1,153 @@
+/*
+ * plog: one partition's durable log (a directory of segments).
+ *
+ * Owns the segment files (.log), their sparse offset indexes (.index),
+ * time indexes (.timeindex), the leader-epoch checkpoint and the
+ * log-start-offset checkpoint of one partition directory.  See
+ * storage/README.md for the formats and segment.c/index.c for the
+ * offset/size tables of each file.
+ *
+ * Threads and locks: a plog has one mutex.  plog_append, plog_read,
+ * plog_flush, retention and truncation may be called from any thread;
+ * each takes the mutex for the in-memory state only (appends hold it
+ * across the write(2) into the page cache so batches never interleave).
+ * fsync runs without the mutex held on the fd it captured, so a slow disk
+ * never blocks appends to the same partition (group commit: the flusher
+ * thread calls plog_flush once for many appends).
+ *
+ * A failed write or fsync is not retried: the plog becomes read-only
+ * (plog_append returns PLOG_ERR_IO ever after) and says so in the log.
+ */
+#ifndef RUNNEL_PLOG_H
+#define RUNNEL_PLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct plog;
+
+struct plog_config {
+    int64_t segment_bytes;        /* roll when the active segment would pass this */
+    int64_t segment_ms;           /* roll when the active segment is older (-1 never) */
+    int64_t retention_ms;         /* -1 = forever */
+    int64_t retention_bytes;      /* -1 = unlimited */
+    int64_t flush_messages;       /* fsync after this many records (-1/0 = never by count) */
+    int64_t flush_ms;             /* fsync when the oldest unflushed append is this old */
+    int32_t index_interval_bytes; /* an index entry at least every this many bytes (4096) */
+    int32_t segment_index_bytes;  /* max size of an .index file; roll when full (10 MiB) */
+    bool log_append_time;         /* message.timestamp.type=LogAppendTime */
+    int32_t max_message_bytes;    /* largest batch accepted (1 MiB + overhead) */
+};
+void plog_config_defaults(struct plog_config *c);
+
+/* Error returns (negative); Kafka error codes are mapped by the caller. */
+enum plog_err {
+    PLOG_OK = 0,
+    PLOG_ERR_IO = -1,          /* disk failure; partition now read-only */
+    PLOG_ERR_CORRUPT = -2,     /* batch framing or CRC wrong (CORRUPT_MESSAGE) */
+    PLOG_ERR_INVALID = -3,     /* batch well framed but invalid (INVALID_RECORD) */
+    PLOG_ERR_TOO_LARGE = -4,   /* batch over max_message_bytes (MESSAGE_TOO_LARGE) */
+    PLOG_ERR_OUT_OF_RANGE = -5,/* offset outside [log_start, log_end] */
+    PLOG_ERR_UNSUPPORTED = -6, /* magic < 2 (UNSUPPORTED_FOR_MESSAGE_FORMAT) */
+};
+
+/*
+ * Opens (creating if absent) the partition directory `dir`.  If
+ * `clean` is false (the broker did not shut down cleanly), the segments
+ * after the recovery point are rescanned: a torn or corrupt tail is
+ * truncated to the last valid batch, and indexes that are missing,
+ * damaged or shorter than the log are rebuilt.  When clean, only the
+ * last segment's tail past its last index entry is read.
+ * Returns 0, or -1 with a message in err.
+ */
+int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct plog **out,
+              char *err, size_t errlen);
+/* Flushes (when `flush`), closes and frees. */
+void plog_close(struct plog *l, bool flush);
+/* Deletes every file of the partition and the directory, then frees. */
+int plog_destroy(struct plog *l);
+/* Replaces the configuration (topic configs altered at runtime). */
+void plog_set_config(struct plog *l, const struct plog_config *cfg);
+
+struct plog_append_result {
+    int64_t base_offset;      /* first offset assigned */
+    int64_t last_offset;      /* last offset assigned */
+    int64_t log_append_time;  /* -1 unless log_append_time */
+    int64_t log_start_offset;
+    int32_t record_count;
+};
+
+/*
+ * Validates and appends `len` bytes of magic-2 record batches, as they
+ * came in a Produce request.  The buffer is modified in place: base
+ * offsets (and with log_append_time the timestamps and CRC) are
+ * rewritten, partition leader epoch set to `leader_epoch`.  All batches
+ * are validated before anything is written: on error nothing is written.
+ */
+int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch,
+                int64_t now_ms, struct plog_append_result *res);
+
+/*
+ * A byte range of one segment file to serve to a fetcher.  While the
+ * range is held the segment file stays open (and readable even if
+ * retention deletes it); plog_range_release(arg) drops it.  It is meant
+ * for krecords_t.release / release_arg.
+ */
+struct plog_range {
+    int fd; /* -1 when there is nothing to read */
+    int64_t file_pos;
+    int32_t len;
+    void *ref; /* pass to plog_range_release */
+};
+void plog_range_release(void *ref);
+
+/*
+ * Finds whole batches starting with the one that contains `offset`, up
+ * to `max_bytes` (but always at least one whole batch, so a consumer can
+ * make progress past a large batch), never past `max_offset` (exclusive,
+ * the high watermark).  PLOG_ERR_OUT_OF_RANGE when offset < log start or
+ * > log end.  An offset == log end gives an empty range (fd -1).
+ */
+int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, int64_t max_offset,
+              struct plog_range *out);
+
+/* Offsets. */
+int64_t plog_log_start(struct plog *l);
+int64_t plog_log_end(struct plog *l); /* next offset to be assigned (LEO) */
+int64_t plog_size_bytes(struct plog *l);
+int64_t plog_flushed_offset(struct plog *l); /* every offset below is fsynced */
+
+/*
+ * The first offset whose batch max timestamp is >= ts (Kafka's
+ * ListOffsets by timestamp): *offset and *found_ts, or *offset = -1 when
+ * no record is that recent.  ts = -3 (MAX_TIMESTAMP) gives the offset of
+ * the record with the largest timestamp.
+ */
+int plog_offset_for_time(struct plog *l, int64_t ts, int64_t *offset, int64_t *found_ts);
+
+/*
+ * fsyncs the active segment and its indexes if anything is unflushed.
+ * Safe to call from a flusher thread while appends continue.
+ * Returns the offset up to which everything is now durable, or
+ * PLOG_ERR_IO.
+ */
+int64_t plog_flush(struct plog *l);
+/* True when flush_messages/flush_ms say it is time to flush. */
+bool plog_flush_due(struct plog *l, int64_t now_ms);
+
+/* Moves the log start offset forward (DeleteRecords); durable on return.
+ * offset -1 means the high watermark (log end). */
+int plog_delete_records(struct plog *l, int64_t offset, int64_t *new_log_start);
+
+/* Deletes whole segments past retention (time/bytes) or wholly below the
+ * log start offset; rolls the active segment when segment_ms has passed.
+ * Returns the number of segments deleted. */
+int plog_housekeep(struct plog *l, int64_t now_ms);
+
+/* Leader epoch bookkeeping, for replication later. */
+int32_t plog_leader_epoch(struct plog *l);
+/* Removes everything at and after `offset` (follower truncation). */
+int plog_truncate_to(struct plog *l, int64_t offset);
+
+#endif
