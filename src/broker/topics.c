@@ -1,0 +1,720 @@
+/*
+ * Topic registry and its metadata files.
+ *
+ * <log.dirs>/meta.properties (text, written once when the directory is new):
+ *   version=1
+ *   cluster.id=<22 characters, random>
+ *   node.id=<int>
+ *
+ * <log.dirs>/runnel-topics/<topic>.topic (text, one per topic), rewritten
+ * whole on every change by write tmp -> fsync -> rename -> fsync dir, so
+ * a crash leaves the old or the new file, never a mix:
+ *   version=1
+ *   id=<32 hex digits: the topic id (uuid)>
+ *   partitions=<int>
+ *   config.<topic config key>=<value>     (zero or more overrides)
+ *
+ * Partition data lives in <log.dirs>/<topic>-<partition>/ (storage/).
+ * A deleted topic's metadata file goes first, then its partition
+ * directories; on start, partition directories no topic file claims are
+ * leftovers of an interrupted delete and are removed.
+ */
+#define _XOPEN_SOURCE 700
+#include "broker/topics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/rlog.h"
+#include "kafka/errors.h"
+
+static struct {
+    pthread_rwlock_t lock;
+    const struct broker_config *cfg;
+    struct topic **t; /* sorted by name */
+    int n, cap;
+    char meta_dir[4200];
+    char cluster_id[32];
+} reg = {.lock = PTHREAD_RWLOCK_INITIALIZER};
+
+const struct broker_config *topics_broker_config(void)
+{
+    return reg.cfg;
+}
+
+const char *topics_cluster_id(void)
+{
+    return reg.cluster_id;
+}
+
+bool topics_valid_name(const char *name, size_t len)
+{
+    if (len == 0 || len > 249)
+        return false;
+    if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* ---- files ---- */
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static int write_atomic(const char *dir, const char *name, const char *data, size_t len)
+{
+    char path[4608], tmp[4620];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    ssize_t w = write(fd, data, len);
+    if (w != (ssize_t)len || fsync(fd)) {
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path))
+        return -1;
+    return fsync_dir(dir);
+}
+
+static void uuid_hex(kuuid_t id, char out[33])
+{
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", id.b[i]);
+}
+
+static int save_topic(struct topic *t)
+{
+    char buf[65536];
+    char hex[33];
+    uuid_hex(t->id, hex);
+    int n = snprintf(buf, sizeof buf, "version=1\nid=%s\npartitions=%d\n", hex,
+                     topic_partition_count(t));
+    for (int i = 0; i < t->overrides.n && n < (int)sizeof buf; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "config.%s=%s\n", t->overrides.kv[i].key,
+                      t->overrides.kv[i].value);
+    if (n >= (int)sizeof buf)
+        return -1;
+    char fname[300];
+    snprintf(fname, sizeof fname, "%s.topic", t->name);
+    return write_atomic(reg.meta_dir, fname, buf, (size_t)n);
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- table ---- */
+
+static int find_idx(const char *name, size_t len, bool *found)
+{
+    int lo = 0, hi = reg.n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        const char *m = reg.t[mid]->name;
+        int c = strncmp(m, name, len);
+        if (c == 0)
+            c = m[len] ? 1 : 0;
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
+static int table_insert(struct topic *t)
+{
+    bool found;
+    int i = find_idx(t->name, strlen(t->name), &found);
+    if (found)
+        return -1;
+    if (reg.n == reg.cap) {
+        int cap = reg.cap ? reg.cap * 2 : 16;
+        struct topic **nt = realloc(reg.t, (size_t)cap * sizeof *nt);
+        if (!nt)
+            return -1;
+        reg.t = nt;
+        reg.cap = cap;
+    }
+    memmove(&reg.t[i + 1], &reg.t[i], (size_t)(reg.n - i) * sizeof *reg.t);
+    reg.t[i] = t;
+    reg.n++;
+    return 0;
+}
+
+static void partition_dir(char *out, size_t outlen, const char *topic, int32_t idx)
+{
+    snprintf(out, outlen, "%s/%s-%d", reg.cfg->log_dir, topic, idx);
+}
+
+/* Frees a topic whose last reference is gone. */
+static void topic_free(struct topic *t, bool flush)
+{
+    struct partition_set *s = atomic_load(&t->parts);
+    for (int32_t i = 0; s && i < s->n; i++)
+        partition_free(s->p[i], flush);
+    while (s) {
+        struct partition_set *next = s->retired_next;
+        free(s);
+        s = next;
+    }
+    config_overrides_free(&t->overrides);
+    free(t->name);
+    free(t);
+}
+
+void topic_put(struct topic *t)
+{
+    if (t && atomic_fetch_sub(&t->refs, 1) == 1)
+        topic_free(t, true);
+}
+
+static struct topic *topic_new(const char *name, size_t len)
+{
+    struct topic *t = calloc(1, sizeof *t);
+    if (!t || !(t->name = strndup(name, len))) {
+        free(t);
+        return NULL;
+    }
+    atomic_store(&t->refs, 1); /* the registry's reference */
+    return t;
+}
+
+/* Opens partitions [from, to) into a new set that keeps the old ones. */
+static struct partition_set *open_partitions(struct topic *t, struct partition_set *old,
+                                             int32_t to, bool clean, char *err, size_t errlen)
+{
+    int32_t from = old ? old->n : 0;
+    struct partition_set *s = calloc(1, sizeof *s + (size_t)to * sizeof s->p[0]);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->n = to;
+    for (int32_t i = 0; i < from; i++)
+        s->p[i] = old->p[i];
+    for (int32_t i = from; i < to; i++) {
+        char dir[4608];
+        partition_dir(dir, sizeof dir, t->name, i);
+        s->p[i] = partition_open(t, i, dir, &t->settings.log, clean, err, errlen);
+        if (!s->p[i]) {
+            for (int32_t j = from; j < i; j++)
+                partition_free(s->p[j], false);
+            free(s);
+            return NULL;
+        }
+    }
+    s->retired_next = old;
+    return s;
+}
+
+/* ---- open / close ---- */
+
+static int load_cluster_id(char *err, size_t errlen)
+{
+    char path[4608];
+    snprintf(path, sizeof path, "%s/meta.properties", reg.cfg->log_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "cluster.id=", 11)) {
+                line[strcspn(line, "\r\n")] = 0;
+                snprintf(reg.cluster_id, sizeof reg.cluster_id, "%.31s", line + 11);
+            }
+        fclose(f);
+        if (reg.cluster_id[0])
+            return 0;
+    }
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    uint8_t rnd[22];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        snprintf(err, errlen, "getrandom: %s", strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 22; i++)
+        reg.cluster_id[i] = alphabet[rnd[i] & 63];
+    reg.cluster_id[22] = 0;
+    char buf[256];
+    int n = snprintf(buf, sizeof buf, "version=1\ncluster.id=%s\nnode.id=%d\n", reg.cluster_id,
+                     reg.cfg->node_id);
+    if (write_atomic(reg.cfg->log_dir, "meta.properties", buf, (size_t)n)) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int load_topic_file(const char *fname, bool clean, char *err, size_t errlen)
+{
+    size_t flen = strlen(fname);
+    if (flen < 7 || strcmp(fname + flen - 6, ".topic"))
+        return 0;
+    char path[4608];
+    snprintf(path, sizeof path, "%s/%s", reg.meta_dir, fname);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct topic *t = topic_new(fname, flen - 6);
+    if (!t) {
+        fclose(f);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int32_t nparts = -1;
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = 0;
+        const char *v = eq + 1;
+        if (!strcmp(line, "partitions"))
+            nparts = atoi(v);
+        else if (!strcmp(line, "id") && strlen(v) == 32) {
+            for (int i = 0; i < 16; i++) {
+                unsigned x;
+                sscanf(v + 2 * i, "%2x", &x);
+                t->id.b[i] = (uint8_t)x;
+            }
+        } else if (!strncmp(line, "config.", 7))
+            config_overrides_set(&t->overrides, line + 7, v);
+    }
+    fclose(f);
+    if (nparts < 1 || !topics_valid_name(t->name, strlen(t->name))) {
+        snprintf(err, errlen, "%s: damaged topic file (no valid partition count or name)", path);
+        topic_free(t, false);
+        return -1;
+    }
+    if (config_resolve_topic(reg.cfg, &t->overrides, &t->settings, err, errlen)) {
+        topic_free(t, false);
+        return -1;
+    }
+    struct partition_set *s = open_partitions(t, NULL, nparts, clean, err, errlen);
+    if (!s) {
+        topic_free(t, false);
+        return -1;
+    }
+    atomic_store(&t->parts, s);
+    if (table_insert(t)) {
+        topic_free(t, false);
+        snprintf(err, errlen, "duplicate topic %s", fname);
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes partition directories that no topic claims (interrupted deletes). */
+static void remove_orphans(void)
+{
+    DIR *d = opendir(reg.cfg->log_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *dash = strrchr(e->d_name, '-');
+        if (!dash || dash == e->d_name || e->d_name[0] == '.')
+            continue;
+        char path[4608];
+        snprintf(path, sizeof path, "%s/%s", reg.cfg->log_dir, e->d_name);
+        if (!strcmp(dash, "-delete")) {
+            rm_rf(path);
+            continue;
+        }
+        char *end;
+        long idx = strtol(dash + 1, &end, 10);
+        if (*end || end == dash + 1)
+            continue;
+        bool found;
+        int i = find_idx(e->d_name, (size_t)(dash - e->d_name), &found);
+        if (found && idx < topic_partition_count(reg.t[i]))
+            continue;
+        struct stat st;
+        if (stat(path, &st) || !S_ISDIR(st.st_mode))
+            continue;
+        rlog_warn("removing partition directory %s: no topic owns it", path);
+        rm_rf(path);
+    }
+    closedir(d);
+}
+
+int topics_open(const struct broker_config *cfg, bool clean, char *err, size_t errlen)
+{
+    reg.cfg = cfg;
+    snprintf(reg.meta_dir, sizeof reg.meta_dir, "%s/runnel-topics", cfg->log_dir);
+    if (mkdir(reg.meta_dir, 0755) && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", reg.meta_dir, strerror(errno));
+        return -1;
+    }
+    if (load_cluster_id(err, errlen))
+        return -1;
+    DIR *d = opendir(reg.meta_dir);
+    if (!d) {
+        snprintf(err, errlen, "cannot open %s: %s", reg.meta_dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    int rc = 0;
+    while (!rc && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        size_t l = strlen(e->d_name);
+        if (l > 4 && !strcmp(e->d_name + l - 4, ".tmp")) {
+            char p[4608];
+            snprintf(p, sizeof p, "%s/%s", reg.meta_dir, e->d_name);
+            unlink(p); /* an interrupted rewrite; the old file stands */
+            continue;
+        }
+        rc = load_topic_file(e->d_name, clean, err, errlen);
+    }
+    closedir(d);
+    if (rc)
+        return -1;
+    remove_orphans();
+    return 0;
+}
+
+void topics_close(bool flush)
+{
+    pthread_rwlock_wrlock(&reg.lock);
+    for (int i = 0; i < reg.n; i++) {
+        struct topic *t = reg.t[i];
+        if (atomic_fetch_sub(&t->refs, 1) == 1)
+            topic_free(t, flush);
+    }
+    free(reg.t);
+    reg.t = NULL;
+    reg.n = reg.cap = 0;
+    pthread_rwlock_unlock(&reg.lock);
+}
+
+/* ---- lookups and changes ---- */
+
+struct topic *topics_get(const char *name, size_t len)
+{
+    pthread_rwlock_rdlock(&reg.lock);
+    bool found;
+    int i = find_idx(name, len, &found);
+    struct topic *t = NULL;
+    if (found) {
+        t = reg.t[i];
+        atomic_fetch_add(&t->refs, 1);
+    }
+    pthread_rwlock_unlock(&reg.lock);
+    return t;
+}
+
+int16_t topics_create(const char *name, size_t len, int32_t partitions,
+                      const struct config_overrides *o, bool validate_only, struct topic **out,
+                      char *err, size_t errlen)
+{
+    err[0] = 0;
+    if (!topics_valid_name(name, len)) {
+        snprintf(err, errlen, "topic name is illegal: 1-249 characters of [a-zA-Z0-9._-], "
+                              "not '.' or '..'");
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    }
+    if (partitions == -1)
+        partitions = reg.cfg->num_partitions;
+    if (partitions < 1 || partitions > 100000) {
+        snprintf(err, errlen, "number of partitions must be between 1 and 100000");
+        return KERR_INVALID_PARTITIONS;
+    }
+    struct config_overrides none = {0};
+    if (!o)
+        o = &none;
+    for (int i = 0; i < o->n; i++)
+        if (config_validate_topic(o->kv[i].key, o->kv[i].value, err, errlen))
+            return KERR_INVALID_CONFIG;
+    struct topic *t = topic_new(name, len);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    if (config_overrides_copy(&t->overrides, o) ||
+        config_resolve_topic(reg.cfg, &t->overrides, &t->settings, err, errlen)) {
+        topic_free(t, false);
+        return KERR_INVALID_CONFIG;
+    }
+    if (t->settings.compact) {
+        snprintf(err, errlen, "cleanup.policy=compact is not supported yet");
+        topic_free(t, false);
+        return KERR_INVALID_CONFIG;
+    }
+    pthread_rwlock_wrlock(&reg.lock);
+    bool found;
+    find_idx(name, len, &found);
+    if (found) {
+        pthread_rwlock_unlock(&reg.lock);
+        topic_free(t, false);
+        snprintf(err, errlen, "topic '%.*s' already exists", (int)len, name);
+        return KERR_TOPIC_ALREADY_EXISTS;
+    }
+    if (validate_only) {
+        pthread_rwlock_unlock(&reg.lock);
+        topic_free(t, false);
+        return KERR_NONE;
+    }
+    getrandom(t->id.b, sizeof t->id.b, 0);
+    /* Version 4 uuid bits, as Kafka's Uuid.randomUuid does. */
+    t->id.b[6] = (uint8_t)((t->id.b[6] & 0x0f) | 0x40);
+    t->id.b[8] = (uint8_t)((t->id.b[8] & 0x3f) | 0x80);
+    struct partition_set *s = open_partitions(t, NULL, partitions, true, err, errlen);
+    if (!s) {
+        pthread_rwlock_unlock(&reg.lock);
+        topic_free(t, false);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    atomic_store(&t->parts, s);
+    if (save_topic(t) || table_insert(t)) {
+        pthread_rwlock_unlock(&reg.lock);
+        snprintf(err, errlen, "cannot write topic metadata: %s", strerror(errno));
+        for (int32_t i = 0; i < s->n; i++)
+            partition_drop_log(s->p[i]);
+        topic_free(t, false);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    if (out) {
+        atomic_fetch_add(&t->refs, 1);
+        *out = t;
+    }
+    pthread_rwlock_unlock(&reg.lock);
+    rlog_info("created topic %s with %d partitions", t->name, partitions);
+    return KERR_NONE;
+}
+
+int16_t topics_get_or_create(const char *name, size_t len, bool allow_create, struct topic **out)
+{
+    *out = topics_get(name, len);
+    if (*out)
+        return KERR_NONE;
+    if (!topics_valid_name(name, len))
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    if (!allow_create || !reg.cfg->auto_create_topics)
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    char err[256];
+    int16_t rc = topics_create(name, len, -1, NULL, false, out, err, sizeof err);
+    if (rc == KERR_TOPIC_ALREADY_EXISTS) { /* lost a race with another creator */
+        *out = topics_get(name, len);
+        return *out ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    return rc;
+}
+
+int16_t topics_delete(const char *name, size_t len)
+{
+    pthread_rwlock_wrlock(&reg.lock);
+    bool found;
+    int i = find_idx(name, len, &found);
+    if (!found) {
+        pthread_rwlock_unlock(&reg.lock);
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    struct topic *t = reg.t[i];
+    memmove(&reg.t[i], &reg.t[i + 1], (size_t)(reg.n - i - 1) * sizeof *reg.t);
+    reg.n--;
+    atomic_store(&t->deleted, true);
+    char path[4608];
+    snprintf(path, sizeof path, "%s/%s.topic", reg.meta_dir, t->name);
+    unlink(path);
+    fsync_dir(reg.meta_dir);
+    pthread_rwlock_unlock(&reg.lock);
+    /* Files go now; the structs stay until the last reference is put. */
+    struct partition_set *s = atomic_load(&t->parts);
+    for (int32_t p = 0; p < s->n; p++)
+        partition_drop_log(s->p[p]);
+    rlog_info("deleted topic %s", t->name);
+    topic_put(t);
+    return KERR_NONE;
+}
+
+int16_t topics_add_partitions(const char *name, size_t len, int32_t total, bool validate_only,
+                              char *err, size_t errlen)
+{
+    err[0] = 0;
+    pthread_rwlock_wrlock(&reg.lock);
+    bool found;
+    int i = find_idx(name, len, &found);
+    if (!found) {
+        pthread_rwlock_unlock(&reg.lock);
+        snprintf(err, errlen, "unknown topic");
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    struct topic *t = reg.t[i];
+    struct partition_set *old = atomic_load(&t->parts);
+    if (total <= old->n || total > 100000) {
+        pthread_rwlock_unlock(&reg.lock);
+        snprintf(err, errlen, "topic has %d partitions; the new count must be larger", old->n);
+        return KERR_INVALID_PARTITIONS;
+    }
+    if (validate_only) {
+        pthread_rwlock_unlock(&reg.lock);
+        return KERR_NONE;
+    }
+    struct partition_set *s = open_partitions(t, old, total, true, err, errlen);
+    if (!s) {
+        pthread_rwlock_unlock(&reg.lock);
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    atomic_store_explicit(&t->parts, s, memory_order_release);
+    int rc = save_topic(t);
+    pthread_rwlock_unlock(&reg.lock);
+    if (rc) {
+        snprintf(err, errlen, "cannot write topic metadata: %s", strerror(errno));
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    rlog_info("topic %s now has %d partitions", t->name, total);
+    return KERR_NONE;
+}
+
+int16_t topics_set_overrides(const char *name, size_t len, const struct config_overrides *o,
+                             bool validate_only, char *err, size_t errlen)
+{
+    err[0] = 0;
+    for (int i = 0; i < o->n; i++)
+        if (config_validate_topic(o->kv[i].key, o->kv[i].value, err, errlen))
+            return KERR_INVALID_CONFIG;
+    struct topic_settings st;
+    if (config_resolve_topic(reg.cfg, o, &st, err, errlen))
+        return KERR_INVALID_CONFIG;
+    if (st.compact) {
+        snprintf(err, errlen, "cleanup.policy=compact is not supported yet");
+        return KERR_INVALID_CONFIG;
+    }
+    pthread_rwlock_wrlock(&reg.lock);
+    bool found;
+    int i = find_idx(name, len, &found);
+    if (!found) {
+        pthread_rwlock_unlock(&reg.lock);
+        snprintf(err, errlen, "unknown topic");
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    }
+    if (validate_only) {
+        pthread_rwlock_unlock(&reg.lock);
+        return KERR_NONE;
+    }
+    struct topic *t = reg.t[i];
+    struct config_overrides copy;
+    if (config_overrides_copy(&copy, o)) {
+        pthread_rwlock_unlock(&reg.lock);
+        return KERR_UNKNOWN_SERVER_ERROR;
+    }
+    config_overrides_free(&t->overrides);
+    t->overrides = copy;
+    t->settings = st;
+    struct partition_set *s = atomic_load(&t->parts);
+    for (int32_t p = 0; p < s->n; p++) {
+        pthread_rwlock_rdlock(&s->p[p]->log_lock);
+        if (s->p[p]->log)
+            plog_set_config(s->p[p]->log, &st.log);
+        pthread_rwlock_unlock(&s->p[p]->log_lock);
+    }
+    int rc = save_topic(t);
+    pthread_rwlock_unlock(&reg.lock);
+    if (rc) {
+        snprintf(err, errlen, "cannot write topic metadata: %s", strerror(errno));
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
+    return KERR_NONE;
+}
+
+int topics_get_overrides(struct topic *t, struct config_overrides *out)
+{
+    pthread_rwlock_rdlock(&reg.lock);
+    int rc = config_overrides_copy(out, &t->overrides);
+    pthread_rwlock_unlock(&reg.lock);
+    return rc;
+}
+
+int topics_list(struct topic ***out, int *n)
+{
+    pthread_rwlock_rdlock(&reg.lock);
+    struct topic **ts = malloc((size_t)(reg.n ? reg.n : 1) * sizeof *ts);
+    if (!ts) {
+        pthread_rwlock_unlock(&reg.lock);
+        return -1;
+    }
+    for (int i = 0; i < reg.n; i++) {
+        ts[i] = reg.t[i];
+        atomic_fetch_add(&ts[i]->refs, 1);
+    }
+    *n = reg.n;
+    pthread_rwlock_unlock(&reg.lock);
+    *out = ts;
+    return 0;
+}
+
+void topics_list_free(struct topic **ts, int n)
+{
+    for (int i = 0; i < n; i++)
+        topic_put(ts[i]);
+    free(ts);
+}
+
+void topics_housekeep(int64_t now_ms, bool retention)
+{
+    struct topic **ts;
+    int n;
+    if (topics_list(&ts, &n))
+        return;
+    for (int i = 0; i < n; i++) {
+        struct partition_set *s = atomic_load(&ts[i]->parts);
+        for (int32_t p = 0; p < s->n; p++) {
+            struct partition *pt = s->p[p];
+            pthread_rwlock_rdlock(&pt->log_lock);
+            if (pt->log) {
+                if (retention && plog_housekeep(pt->log, now_ms) > 0)
+                    rlog_info("retention: deleted segments of %s-%d", ts[i]->name, p);
+                if (plog_flush_due(pt->log, now_ms))
+                    plog_flush(pt->log);
+            }
+            pthread_rwlock_unlock(&pt->log_lock);
+        }
+    }
+    topics_list_free(ts, n);
+}

@@ -1,0 +1,89 @@
+/*
+ * topics: the registry of topics and their partitions.
+ *
+ * Owns the topic metadata files under <log.dirs>/runnel-topics/ (format
+ * in topics.c) and the lifetime of every struct topic and partition.
+ *
+ * Locks: one rwlock over the name table and every topic's overrides;
+ * lookups take it shared and return a counted reference (topic_put()
+ * when done), so a handler's topic stays valid even if it is deleted
+ * meanwhile.  A topic's partition array is replaced whole (never changed
+ * in place) when partitions are added, so readers need no lock for it.
+ */
+#ifndef RUNNEL_TOPICS_H
+#define RUNNEL_TOPICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/config.h"
+#include "broker/partition.h"
+#include "common/kbuf.h"
+
+struct partition_set {
+    int32_t n;
+    struct partition_set *retired_next; /* older sets, freed with the topic */
+    struct partition *p[];
+};
+
+struct topic {
+    char *name;
+    kuuid_t id;
+    atomic_int refs;
+    atomic_bool deleted;
+    struct partition_set *_Atomic parts;
+    struct config_overrides overrides; /* under the registry lock */
+    struct topic_settings settings;    /* under the registry lock */
+};
+
+int topics_open(const struct broker_config *cfg, bool clean, char *err, size_t errlen);
+/* Closes every partition; flush=true on a clean shutdown. */
+void topics_close(bool flush);
+
+/* Kafka's rule: 1-249 of [a-zA-Z0-9._-], not "." or "..". */
+bool topics_valid_name(const char *name, size_t len);
+
+/* A counted reference, or NULL. */
+struct topic *topics_get(const char *name, size_t len);
+void topic_put(struct topic *t);
+static inline struct partition *topic_partition(struct topic *t, int32_t idx)
+{
+    struct partition_set *s = atomic_load_explicit(&t->parts, memory_order_acquire);
+    return idx >= 0 && idx < s->n ? s->p[idx] : NULL;
+}
+static inline int32_t topic_partition_count(struct topic *t)
+{
+    return atomic_load_explicit(&t->parts, memory_order_acquire)->n;
+}
+
+/*
+ * Creates a topic.  Returns a Kafka error code (0, TOPIC_ALREADY_EXISTS,
+ * INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_CONFIG, ...) with
+ * a message in err; *out (if given) gets a reference.
+ */
+int16_t topics_create(const char *name, size_t len, int32_t partitions,
+                      const struct config_overrides *o, bool validate_only, struct topic **out,
+                      char *err, size_t errlen);
+/* Looks up, creating with the defaults when auto-create is on. */
+int16_t topics_get_or_create(const char *name, size_t len, bool allow_create, struct topic **out);
+int16_t topics_delete(const char *name, size_t len);
+int16_t topics_add_partitions(const char *name, size_t len, int32_t total, bool validate_only,
+                              char *err, size_t errlen);
+/* Replaces the overrides (AlterConfigs) or edits them (incremental). */
+int16_t topics_set_overrides(const char *name, size_t len, const struct config_overrides *o,
+                             bool validate_only, char *err, size_t errlen);
+/* Copies a topic's overrides under the lock. */
+int topics_get_overrides(struct topic *t, struct config_overrides *out);
+
+/* A snapshot of all topics (each referenced); free with topics_list_free. */
+int topics_list(struct topic ***out, int *n);
+void topics_list_free(struct topic **ts, int n);
+
+/* Retention and periodic flush over every partition (housekeeping thread). */
+void topics_housekeep(int64_t now_ms, bool retention);
+
+const struct broker_config *topics_broker_config(void);
+const char *topics_cluster_id(void);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * DeleteRecords: move each partition's log start offset forward.  The
+ * checkpoint is fsynced before the answer (done on the network thread:
+ * an admin operation, rare enough not to need the flusher); whole
+ * segments below the new start go at the next retention pass.
+ */
+#include "broker/topics.h"
+#include "kafka/errors.h"
+#include "kafka/handlers.h"
+#include "proto/gen/msgs.h"
+
+int handle_delete_records(struct kreq *r)
+{
+    struct delete_records_request req;
+    if (!KREQ_DECODE(r, delete_records_request, &req))
+        return KH_CLOSE;
+    struct delete_records_response resp;
+    delete_records_response_init(&resp);
+    int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
+    resp.topics = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *resp.topics);
+    if (!resp.topics)
+        return KH_CLOSE;
+    resp.topics_count = nt;
+    for (int32_t i = 0; i < nt; i++) {
+        struct delete_records_request_delete_records_topic *qt = &req.topics[i];
+        struct delete_records_response_delete_records_topic_result *rt = &resp.topics[i];
+        delete_records_response_delete_records_topic_result_init(rt);
+        rt->name = qt->name;
+        int32_t np = qt->partitions_count > 0 ? qt->partitions_count : 0;
+        rt->partitions = arena_alloc(&r->arena, (size_t)(np ? np : 1) * sizeof *rt->partitions);
+        if (!rt->partitions)
+            return KH_CLOSE;
+        rt->partitions_count = np;
+        struct topic *t = qt->name.len > 0 ? topics_get(qt->name.ptr, (size_t)qt->name.len) : NULL;
+        for (int32_t j = 0; j < np; j++) {
+            struct delete_records_response_delete_records_partition_result *rp = &rt->partitions[j];
+            delete_records_response_delete_records_partition_result_init(rp);
+            rp->partition_index = qt->partitions[j].partition_index;
+            rp->low_watermark = -1;
+            struct partition *p = t ? topic_partition(t, rp->partition_index) : NULL;
+            if (!p) {
+                rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            int64_t off = qt->partitions[j].offset;
+            pthread_rwlock_rdlock(&p->log_lock);
+            if (!p->log) {
+                rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+            } else if (off == -1 || (off >= 0 && off <= partition_hw(p))) {
+                int64_t start = -1;
+                int rc = plog_delete_records(p->log, off == -1 ? partition_hw(p) : off, &start);
+                rp->error_code = rc == PLOG_OK ? KERR_NONE
+                                 : rc == PLOG_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE
+                                                                : KERR_KAFKA_STORAGE_ERROR;
+                rp->low_watermark = rc == PLOG_OK ? start : -1;
+            } else {
+                rp->error_code = KERR_OFFSET_OUT_OF_RANGE;
+            }
+            pthread_rwlock_unlock(&p->log_lock);
+        }
+        topic_put(t);
+    }
+    delete_records_response_encode(&r->out, r->hdr.api_version, &resp);
+    return KH_DONE;
+}

@@ -1,0 +1,79 @@
+/*
+ * The dispatch table: every API Runnel serves, with the versions it
+ * accepts.  Version checks happen here and only here; ApiVersions
+ * advertises exactly this table, so a client never sees an API that is
+ * not implemented.
+ */
+#include <stdio.h>
+
+#include "common/rlog.h"
+#include "kafka/errors.h"
+#include "kafka/handlers.h"
+#include "proto/gen/msgs.h"
+
+#define API(NAME, name)                                                                            \
+    {NAME##_API_KEY, NAME##_MIN_VERSION, NAME##_MAX_VERSION, #name, handle_##name}
+
+const struct kapi kapi_table[] = {
+    API(PRODUCE, produce),
+    API(FETCH, fetch),
+    API(LIST_OFFSETS, list_offsets),
+    API(METADATA, metadata),
+    API(API_VERSIONS, api_versions),
+    API(CREATE_TOPICS, create_topics),
+    API(DELETE_TOPICS, delete_topics),
+    API(DELETE_RECORDS, delete_records),
+    API(DESCRIBE_CONFIGS, describe_configs),
+    API(ALTER_CONFIGS, alter_configs),
+    API(CREATE_PARTITIONS, create_partitions),
+    API(INCREMENTAL_ALTER_CONFIGS, incremental_alter_configs),
+    API(DESCRIBE_CLUSTER, describe_cluster),
+};
+const int kapi_count = (int)(sizeof kapi_table / sizeof kapi_table[0]);
+
+static const struct kapi *find_api(int16_t key)
+{
+    for (int i = 0; i < kapi_count; i++)
+        if (kapi_table[i].key == key)
+            return &kapi_table[i];
+    return NULL;
+}
+
+int kafka_dispatch(struct kreq *r)
+{
+    kr_t rd;
+    kr_init(&rd, r->frame, (size_t)r->frame_len);
+    if (r->frame_len < 8)
+        return KH_CLOSE;
+    int16_t key = (int16_t)(r->frame[0] << 8 | r->frame[1]);
+    int16_t version = (int16_t)(r->frame[2] << 8 | r->frame[3]);
+    const struct kapi *api = find_api(key);
+    if (!api) {
+        /* Kafka closes the connection on an API key it does not know. */
+        rlog_info("unknown API key %d from %s", key, "client");
+        return KH_CLOSE;
+    }
+    bool supported = version >= api->min_version && version <= api->max_version;
+    /*
+     * An ApiVersions request of a version we do not know is answered in
+     * v0 form with UNSUPPORTED_VERSION and our table, so the client can
+     * retry with a version we speak; its header is read as v1 (the body
+     * of an unknown version cannot be parsed and is ignored).
+     */
+    if (!supported && key != API_VERSIONS_API_KEY) {
+        rlog_info("unsupported version %d of API %s", version, api->name);
+        return KH_CLOSE;
+    }
+    bool flexible = supported && kapi_is_flexible(key, version);
+    if (kreq_header_decode(&rd, &r->hdr, flexible) || rd.err)
+        return KH_CLOSE;
+    r->body = rd;
+    /* Length prefix at position 0, patched by the connection when the
+     * response is complete (net/conn.c). */
+    kw_reserve(&r->out, 4);
+    /* ApiVersions responses always carry header v0 (see header.h). */
+    kresp_header_encode(&r->out, r->hdr.correlation_id, flexible && key != API_VERSIONS_API_KEY);
+    if (!supported)
+        return handle_api_versions(r); /* sees the bad version, answers v0 */
+    return api->handle(r);
+}

@@ -1,0 +1,256 @@
+/*
+ * Fetch: record data straight from the segment files.
+ *
+ * Each partition's answer is a file range (storage/plog.h) that the
+ * connection sends with sendfile, so record bytes never pass through
+ * user space.  When fewer than min_bytes are available the request waits
+ * (long poll): it watches every partition it asked for and is woken by
+ * the first append to any of them, or by its max_wait_ms timer,
+ * whichever comes first.  Watches are registered before the second look
+ * at the logs, so an append between the two looks is never missed.
+ *
+ * Fetch sessions (KIP-227) are not kept: every answer says session 0,
+ * which tells a client to go on sending full fetch requests.
+ */
+#include <string.h>
+
+#include "broker/topics.h"
+#include "common/clock.h"
+#include "kafka/errors.h"
+#include "kafka/handlers.h"
+#include "net/server.h"
+#include "proto/gen/msgs.h"
+
+#define KERR_FENCED_LEADER_EPOCH 74
+#define KERR_UNKNOWN_LEADER_EPOCH 75
+
+struct fetch_state {
+    struct kreq *req;
+    struct fetch_request q;
+    struct topic **topics; /* per request topic, NULL when unknown */
+    struct partition_waiter *waiters;
+    struct partition **watched; /* the partition of each waiter */
+    int n_waiters;
+    struct loop_wake wake;
+    struct loop_timer timer;
+    struct fetch_response resp;
+};
+
+static void release_ranges(struct fetch_state *st)
+{
+    for (int32_t i = 0; i < st->resp.responses_count; i++) {
+        struct fetch_response_fetchable_topic_response *tr = &st->resp.responses[i];
+        for (int32_t j = 0; j < tr->partitions_count; j++) {
+            krecords_t *rec = &tr->partitions[j].records;
+            if (rec->fd >= 0 && rec->release)
+                rec->release(rec->release_arg);
+            rec->fd = -1;
+            rec->release = NULL;
+        }
+    }
+}
+
+/* Reads every partition; returns the record bytes found. */
+static int64_t fetch_collect(struct fetch_state *st)
+{
+    struct fetch_request *q = &st->q;
+    int64_t total = 0;
+    int64_t budget = q->max_bytes > 0 ? q->max_bytes : INT32_MAX;
+    for (int32_t i = 0; i < q->topics_count; i++) {
+        struct fetch_request_fetch_topic *ft = &q->topics[i];
+        struct fetch_response_fetchable_topic_response *tr = &st->resp.responses[i];
+        struct topic *t = st->topics[i];
+        for (int32_t j = 0; j < ft->partitions_count; j++) {
+            struct fetch_request_fetch_partition *fp = &ft->partitions[j];
+            struct fetch_response_partition_data *pr = &tr->partitions[j];
+            fetch_response_partition_data_init(pr);
+            pr->partition_index = fp->partition;
+            pr->aborted_transactions_count = -1;
+            pr->records = (krecords_t){.ptr = NULL, .len = 0, .fd = -1};
+            struct partition *p = t ? topic_partition(t, fp->partition) : NULL;
+            if (!p) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
+                continue;
+            }
+            if (fp->current_leader_epoch >= 0 && fp->current_leader_epoch != p->leader_epoch) {
+                pr->error_code = fp->current_leader_epoch > p->leader_epoch
+                                     ? KERR_UNKNOWN_LEADER_EPOCH
+                                     : KERR_FENCED_LEADER_EPOCH;
+                continue;
+            }
+            pthread_rwlock_rdlock(&p->log_lock);
+            if (!p->log) {
+                pthread_rwlock_unlock(&p->log_lock);
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            int64_t hw = partition_hw(p);
+            pr->high_watermark = hw;
+            pr->last_stable_offset = hw; /* no transactions yet */
+            pr->log_start_offset = plog_log_start(p->log);
+            int32_t limit = fp->partition_max_bytes;
+            if (limit > budget)
+                limit = (int32_t)budget;
+            struct plog_range rg;
+            int rc = PLOG_OK;
+            rg.fd = -1;
+            if (fp->fetch_offset != hw && (limit > 0 || total == 0))
+                rc = plog_read(p->log, fp->fetch_offset, limit > 0 ? limit : 1, hw, &rg);
+            else if (fp->fetch_offset > hw || fp->fetch_offset < pr->log_start_offset)
+                rc = PLOG_ERR_OUT_OF_RANGE;
+            pthread_rwlock_unlock(&p->log_lock);
+            if (rc == PLOG_ERR_OUT_OF_RANGE) {
+                pr->error_code = KERR_OFFSET_OUT_OF_RANGE;
+                continue;
+            }
+            if (rc != PLOG_OK) {
+                pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+                continue;
+            }
+            if (rg.fd >= 0 && rg.len > 0) {
+                pr->records.fd = rg.fd;
+                pr->records.file_off = rg.file_pos;
+                pr->records.len = rg.len;
+                pr->records.release = plog_range_release;
+                pr->records.release_arg = rg.ref;
+                total += rg.len;
+                budget -= rg.len;
+            } else if (rg.ref) {
+                plog_range_release(rg.ref);
+            }
+        }
+    }
+    return total;
+}
+
+static void fetch_cleanup(struct fetch_state *st)
+{
+    /* Unwatch first: after this no append can wake us, so the unwake
+     * below takes back the last possible wake. */
+    for (int i = 0; i < st->n_waiters; i++)
+        partition_unwatch(st->watched[i], &st->waiters[i]);
+    st->n_waiters = 0;
+    loop_unwake(&st->wake);
+    loop_timer_cancel(st->req->worker->loop, &st->timer);
+    for (int32_t i = 0; i < st->q.topics_count; i++)
+        topic_put(st->topics[i]);
+    st->q.topics_count = 0;
+}
+
+static void fetch_respond(struct fetch_state *st)
+{
+    /* Ownership of the ranges passes to the response writer. */
+    fetch_response_encode(&st->req->out, st->req->hdr.api_version, &st->resp);
+    st->resp.responses_count = 0;
+}
+
+/* Woken by an append or by the timer: look again. */
+static void fetch_recheck(struct fetch_state *st, bool timed_out)
+{
+    int64_t got = fetch_collect(st);
+    if (got >= st->q.min_bytes || timed_out) {
+        fetch_respond(st);
+        fetch_cleanup(st);
+        kreq_finish(st->req);
+        return;
+    }
+    release_ranges(st);
+}
+
+static void fetch_woken(struct loop_wake *w)
+{
+    fetch_recheck((struct fetch_state *)((char *)w - offsetof(struct fetch_state, wake)), false);
+}
+
+static void fetch_timeout(struct loop_timer *t)
+{
+    fetch_recheck((struct fetch_state *)((char *)t - offsetof(struct fetch_state, timer)), true);
+}
+
+static void fetch_cancel(struct kreq *r)
+{
+    struct fetch_state *st = r->state;
+    release_ranges(st);
+    fetch_cleanup(st);
+}
+
+int handle_fetch(struct kreq *r)
+{
+    struct fetch_state *st = arena_alloc(&r->arena, sizeof *st);
+    if (!st || !KREQ_DECODE(r, fetch_request, &st->q))
+        return KH_CLOSE;
+    st->req = r;
+    struct fetch_request *q = &st->q;
+    if (q->topics_count < 0)
+        q->topics_count = 0;
+    fetch_response_init(&st->resp);
+    st->resp.session_id = 0;
+    int32_t nt = q->topics_count;
+    st->topics = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *st->topics);
+    st->resp.responses = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *st->resp.responses);
+    if (!st->topics || !st->resp.responses)
+        return KH_CLOSE;
+    st->resp.responses_count = nt;
+    int total_parts = 0;
+    for (int32_t i = 0; i < nt; i++) {
+        struct fetch_request_fetch_topic *ft = &q->topics[i];
+        if (ft->partitions_count < 0)
+            ft->partitions_count = 0;
+        struct fetch_response_fetchable_topic_response *tr = &st->resp.responses[i];
+        fetch_response_fetchable_topic_response_init(tr);
+        tr->topic = ft->topic;
+        tr->partitions = arena_alloc(
+            &r->arena, (size_t)(ft->partitions_count ? ft->partitions_count : 1) *
+                           sizeof *tr->partitions);
+        if (!tr->partitions)
+            return KH_CLOSE;
+        tr->partitions_count = ft->partitions_count;
+        total_parts += ft->partitions_count;
+        st->topics[i] = ft->topic.len > 0 ? topics_get(ft->topic.ptr, (size_t)ft->topic.len) : NULL;
+    }
+    int64_t got = fetch_collect(st);
+    if (got >= q->min_bytes || q->max_wait_ms <= 0 || total_parts == 0) {
+        fetch_respond(st);
+        for (int32_t i = 0; i < nt; i++)
+            topic_put(st->topics[i]);
+        return KH_DONE;
+    }
+    release_ranges(st);
+    /* Long poll: watch, then look once more before sleeping. */
+    struct loop *loop = r->worker->loop;
+    loop_wake_init(&st->wake, loop, fetch_woken);
+    loop_timer_init(&st->timer, fetch_timeout);
+    st->waiters = arena_alloc(&r->arena, (size_t)total_parts * sizeof *st->waiters);
+    st->watched = arena_alloc(&r->arena, (size_t)total_parts * sizeof *st->watched);
+    if (!st->waiters || !st->watched) {
+        for (int32_t i = 0; i < nt; i++)
+            topic_put(st->topics[i]);
+        return KH_CLOSE;
+    }
+    for (int32_t i = 0; i < nt; i++) {
+        if (!st->topics[i])
+            continue;
+        for (int32_t j = 0; j < q->topics[i].partitions_count; j++) {
+            struct partition *p = topic_partition(st->topics[i], q->topics[i].partitions[j].partition);
+            if (!p)
+                continue;
+            st->watched[st->n_waiters] = p;
+            struct partition_waiter *w = &st->waiters[st->n_waiters++];
+            w->wake = &st->wake;
+            partition_watch(p, w);
+        }
+    }
+    r->state = st;
+    r->cancel = fetch_cancel;
+    got = fetch_collect(st);
+    if (got >= q->min_bytes) {
+        fetch_respond(st);
+        fetch_cleanup(st);
+        r->cancel = NULL;
+        return KH_DONE;
+    }
+    release_ranges(st);
+    loop_timer_arm(loop, &st->timer, clock_mono_ms() + q->max_wait_ms);
+    return KH_PENDING;
+}

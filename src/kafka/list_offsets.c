@@ -1,0 +1,81 @@
+/*
+ * ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+) or
+ * the first offset at or after a timestamp, per partition.
+ */
+#include "broker/topics.h"
+#include "kafka/errors.h"
+#include "kafka/handlers.h"
+#include "proto/gen/msgs.h"
+
+#define TS_LATEST (-1)
+#define TS_EARLIEST (-2)
+#define TS_MAX (-3)
+
+static void list_one(struct partition *p, int64_t ts,
+                     struct list_offsets_response_list_offsets_partition_response *out)
+{
+    pthread_rwlock_rdlock(&p->log_lock);
+    if (!p->log) {
+        pthread_rwlock_unlock(&p->log_lock);
+        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+        return;
+    }
+    out->leader_epoch = p->leader_epoch;
+    out->timestamp = -1;
+    if (ts == TS_LATEST) {
+        out->offset = partition_hw(p);
+    } else if (ts == TS_EARLIEST) {
+        out->offset = plog_log_start(p->log);
+    } else if (ts >= 0 || ts == TS_MAX) {
+        int64_t off = -1, found = -1;
+        if (plog_offset_for_time(p->log, ts, &off, &found) < 0)
+            out->error_code = KERR_KAFKA_STORAGE_ERROR;
+        out->offset = off;
+        out->timestamp = off >= 0 ? found : -1;
+    } else {
+        out->error_code = KERR_INVALID_REQUEST;
+    }
+    pthread_rwlock_unlock(&p->log_lock);
+}
+
+int handle_list_offsets(struct kreq *r)
+{
+    struct list_offsets_request req;
+    if (!KREQ_DECODE(r, list_offsets_request, &req))
+        return KH_CLOSE;
+    struct list_offsets_response resp;
+    list_offsets_response_init(&resp);
+    int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
+    resp.topics = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *resp.topics);
+    if (!resp.topics)
+        return KH_CLOSE;
+    resp.topics_count = nt;
+    for (int32_t i = 0; i < nt; i++) {
+        struct list_offsets_request_list_offsets_topic *qt = &req.topics[i];
+        struct list_offsets_response_list_offsets_topic_response *rt = &resp.topics[i];
+        list_offsets_response_list_offsets_topic_response_init(rt);
+        rt->name = qt->name;
+        int32_t np = qt->partitions_count > 0 ? qt->partitions_count : 0;
+        rt->partitions = arena_alloc(&r->arena, (size_t)(np ? np : 1) * sizeof *rt->partitions);
+        if (!rt->partitions)
+            return KH_CLOSE;
+        rt->partitions_count = np;
+        struct topic *t = qt->name.len > 0 ? topics_get(qt->name.ptr, (size_t)qt->name.len) : NULL;
+        for (int32_t j = 0; j < np; j++) {
+            struct list_offsets_response_list_offsets_partition_response *rp = &rt->partitions[j];
+            list_offsets_response_list_offsets_partition_response_init(rp);
+            rp->partition_index = qt->partitions[j].partition_index;
+            rp->offset = -1;
+            rp->timestamp = -1;
+            struct partition *p = t ? topic_partition(t, rp->partition_index) : NULL;
+            if (!p) {
+                rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            list_one(p, qt->partitions[j].timestamp, rp);
+        }
+        topic_put(t);
+    }
+    list_offsets_response_encode(&r->out, r->hdr.api_version, &resp);
+    return KH_DONE;
+}

@@ -1,0 +1,117 @@
+/*
+ * Metadata: this broker, and every requested topic with this broker as
+ * leader and sole in-sync replica of each partition.  Unknown topics are
+ * created when auto-creation is on and the client allows it (v4+ asks;
+ * earlier versions always allow, as in Kafka).
+ */
+#include <string.h>
+
+#include "broker/topics.h"
+#include "kafka/errors.h"
+#include "kafka/handlers.h"
+#include "proto/gen/msgs.h"
+
+static void fill_topic(struct kreq *r, struct metadata_response_metadata_response_topic *out,
+                       struct topic *t, int32_t node_id)
+{
+    out->name = (kstr_t){t->name, (int32_t)strlen(t->name)};
+    out->topic_id = t->id;
+    out->is_internal = t->name[0] == '_' && t->name[1] == '_';
+    int32_t n = topic_partition_count(t);
+    out->partitions = arena_alloc(&r->arena, (size_t)n * sizeof *out->partitions);
+    int32_t *self = arena_alloc(&r->arena, sizeof *self);
+    if (!out->partitions || !self) {
+        out->error_code = KERR_UNKNOWN_SERVER_ERROR;
+        return;
+    }
+    *self = node_id;
+    out->partitions_count = n;
+    for (int32_t i = 0; i < n; i++) {
+        struct metadata_response_metadata_response_partition *p = &out->partitions[i];
+        metadata_response_metadata_response_partition_init(p);
+        struct partition *pt = topic_partition(t, i);
+        p->partition_index = i;
+        p->leader_id = node_id;
+        p->leader_epoch = pt ? pt->leader_epoch : 0;
+        p->replica_nodes = self;
+        p->replica_nodes_count = 1;
+        p->isr_nodes = self;
+        p->isr_nodes_count = 1;
+        p->offline_replicas_count = 0;
+    }
+}
+
+int handle_metadata(struct kreq *r)
+{
+    struct metadata_request req;
+    if (!KREQ_DECODE(r, metadata_request, &req))
+        return KH_CLOSE;
+    const struct broker_config *cfg = topics_broker_config();
+    int16_t v = r->hdr.api_version;
+
+    struct metadata_response resp;
+    metadata_response_init(&resp);
+    struct metadata_response_metadata_response_broker self;
+    metadata_response_metadata_response_broker_init(&self);
+    self.node_id = cfg->node_id;
+    self.host = kstr_c(cfg->advertised_host);
+    self.port = cfg->advertised_port;
+    resp.brokers = &self;
+    resp.brokers_count = 1;
+    resp.cluster_id = kstr_c(topics_cluster_id());
+    resp.controller_id = cfg->node_id;
+
+    /* All topics: v0 sends an empty list, v1+ a null one. */
+    bool all = req.topics_count < 0 || (v == 0 && req.topics_count == 0);
+    struct topic **held;
+    int n_held = 0;
+    if (all) {
+        if (topics_list(&held, &n_held))
+            return KH_CLOSE;
+        resp.topics = arena_alloc(&r->arena, (size_t)(n_held ? n_held : 1) * sizeof *resp.topics);
+        if (!resp.topics) {
+            topics_list_free(held, n_held);
+            return KH_CLOSE;
+        }
+        resp.topics_count = n_held;
+        for (int i = 0; i < n_held; i++) {
+            metadata_response_metadata_response_topic_init(&resp.topics[i]);
+            fill_topic(r, &resp.topics[i], held[i], cfg->node_id);
+        }
+    } else {
+        int32_t n = req.topics_count;
+        held = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *held);
+        resp.topics = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *resp.topics);
+        if (!held || !resp.topics)
+            return KH_CLOSE;
+        resp.topics_count = n;
+        bool allow_create = v < 4 || req.allow_auto_topic_creation;
+        for (int32_t i = 0; i < n; i++) {
+            struct metadata_response_metadata_response_topic *out = &resp.topics[i];
+            metadata_response_metadata_response_topic_init(out);
+            kstr_t name = req.topics[i].name;
+            out->name = name;
+            if (name.len < 0) {
+                /* v10+ may name topics by id only; we look up by name. */
+                out->error_code = KERR_UNKNOWN_TOPIC_ID;
+                out->topic_id = req.topics[i].topic_id;
+                continue;
+            }
+            struct topic *t = NULL;
+            out->error_code =
+                topics_get_or_create(name.ptr, (size_t)name.len, allow_create, &t);
+            if (t) {
+                held[n_held++] = t;
+                fill_topic(r, out, t, cfg->node_id);
+            }
+        }
+    }
+    metadata_response_encode(&r->out, v, &resp);
+    /* The names in the response point into the topics: encode first. */
+    if (all)
+        topics_list_free(held, n_held);
+    else
+        for (int i = 0; i < n_held; i++)
+            topic_put(held[i]);
+    return KH_DONE;
+}

@@ -1,0 +1,214 @@
+/*
+ * Produce: validate and append each partition's batches, then answer.
+ *
+ * The append itself is synchronous on the network thread (a write into
+ * the page cache under the partition's own mutex: no global lock).  When
+ * a partition must be durable before the acknowledgement (flush.sync, or
+ * flush.messages / flush.ms due), the request goes pending on the
+ * flusher (group commit) and is answered when its fsyncs are done.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/flusher.h"
+#include "broker/topics.h"
+#include "common/clock.h"
+#include "kafka/errors.h"
+#include "kafka/handlers.h"
+#include "net/server.h"
+#include "proto/gen/msgs.h"
+
+struct produce_state {
+    struct kreq *req;
+    struct produce_response resp;
+    struct topic **topics; /* references held until the answer */
+    int n_topics;
+    struct flush_wait fw;
+    /* Which response partition each fw.parts[i] belongs to. */
+    struct produce_response_partition_produce_response **fw_resp;
+    struct loop_wake wake;
+};
+
+static int16_t plog_err_to_kafka(int rc)
+{
+    switch (rc) {
+    case PLOG_OK: return KERR_NONE;
+    case PLOG_ERR_CORRUPT: return KERR_CORRUPT_MESSAGE;
+    case PLOG_ERR_INVALID: return KERR_INVALID_RECORD;
+    case PLOG_ERR_TOO_LARGE: return KERR_MESSAGE_TOO_LARGE;
+    case PLOG_ERR_UNSUPPORTED: return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case PARTITION_DELETED: return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    default: return KERR_KAFKA_STORAGE_ERROR;
+    }
+}
+
+static void release_topics(struct produce_state *st)
+{
+    for (int i = 0; i < st->n_topics; i++)
+        topic_put(st->topics[i]);
+    st->n_topics = 0;
+}
+
+/* The flusher is done with our partitions (on the request's loop). */
+static void produce_flushed(struct loop_wake *w)
+{
+    struct produce_state *st = (struct produce_state *)((char *)w - offsetof(struct produce_state, wake));
+    for (int i = 0; i < st->fw.n; i++)
+        if (st->fw.failed[i]) {
+            st->fw_resp[i]->error_code = KERR_KAFKA_STORAGE_ERROR;
+            st->fw_resp[i]->base_offset = -1;
+        }
+    release_topics(st);
+    produce_response_encode(&st->req->out, st->req->hdr.api_version, &st->resp);
+    kreq_finish(st->req);
+}
+
+/* acks=0 with a flush due: nobody waits, the flusher cleans up. */
+struct detached_flush {
+    struct flush_wait fw;
+    struct topic **topics;
+    int n_topics;
+};
+
+static void detached_done(struct flush_wait *fw)
+{
+    struct detached_flush *d = (struct detached_flush *)fw;
+    for (int i = 0; i < d->n_topics; i++)
+        topic_put(d->topics[i]);
+    free(d);
+}
+
+static void submit_detached(struct produce_state *st)
+{
+    size_t sz = sizeof(struct detached_flush) + (size_t)st->fw.n * (sizeof(void *) + 1) +
+                (size_t)st->n_topics * sizeof(void *);
+    struct detached_flush *d = calloc(1, sz);
+    if (!d) {
+        release_topics(st);
+        return;
+    }
+    d->fw.parts = (struct partition **)(d + 1);
+    d->topics = (struct topic **)(d->fw.parts + st->fw.n);
+    d->fw.failed = (bool *)(d->topics + st->n_topics);
+    memcpy(d->fw.parts, st->fw.parts, (size_t)st->fw.n * sizeof(void *));
+    memcpy(d->topics, st->topics, (size_t)st->n_topics * sizeof(void *));
+    d->fw.n = st->fw.n;
+    d->n_topics = st->n_topics;
+    d->fw.on_detached_done = detached_done;
+    st->n_topics = 0; /* the references now belong to d */
+    flusher_submit(&d->fw);
+}
+
+int handle_produce(struct kreq *r)
+{
+    struct produce_request req;
+    if (!KREQ_DECODE(r, produce_request, &req))
+        return KH_CLOSE;
+    int16_t v = r->hdr.api_version;
+    struct produce_state *st = arena_alloc(&r->arena, sizeof *st);
+    if (!st)
+        return KH_CLOSE;
+    st->req = r;
+    produce_response_init(&st->resp);
+    int32_t nt = req.topic_data_count > 0 ? req.topic_data_count : 0;
+    int total_parts = 0;
+    for (int32_t i = 0; i < nt; i++)
+        total_parts += req.topic_data[i].partition_data_count > 0
+                           ? req.topic_data[i].partition_data_count
+                           : 0;
+    st->resp.responses = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *st->resp.responses);
+    st->topics = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *st->topics);
+    st->fw.parts = arena_alloc(&r->arena, (size_t)(total_parts ? total_parts : 1) * sizeof(void *));
+    st->fw.failed = arena_alloc(&r->arena, (size_t)(total_parts ? total_parts : 1));
+    st->fw_resp = arena_alloc(&r->arena, (size_t)(total_parts ? total_parts : 1) * sizeof(void *));
+    if (!st->resp.responses || !st->topics || !st->fw.parts || !st->fw.failed || !st->fw_resp)
+        return KH_CLOSE;
+    st->resp.responses_count = nt;
+
+    bool acks_ok = req.acks == 0 || req.acks == 1 || req.acks == -1;
+    int64_t now = clock_wall_ms();
+    for (int32_t i = 0; i < nt; i++) {
+        struct produce_request_topic_produce_data *td = &req.topic_data[i];
+        struct produce_response_topic_produce_response *tr = &st->resp.responses[i];
+        produce_response_topic_produce_response_init(tr);
+        tr->name = td->name;
+        int32_t np = td->partition_data_count > 0 ? td->partition_data_count : 0;
+        tr->partition_responses =
+            arena_alloc(&r->arena, (size_t)(np ? np : 1) * sizeof *tr->partition_responses);
+        if (!tr->partition_responses)
+            return KH_CLOSE;
+        tr->partition_responses_count = np;
+        struct topic *t = NULL;
+        int16_t terr = KERR_INVALID_REQUIRED_ACKS;
+        if (acks_ok) {
+            terr = td->name.len < 0 ? KERR_INVALID_TOPIC_EXCEPTION
+                                    : topics_get_or_create(td->name.ptr, (size_t)td->name.len,
+                                                           true, &t);
+            if (t)
+                st->topics[st->n_topics++] = t;
+        }
+        for (int32_t j = 0; j < np; j++) {
+            struct produce_request_partition_produce_data *pd = &td->partition_data[j];
+            struct produce_response_partition_produce_response *pr = &tr->partition_responses[j];
+            produce_response_partition_produce_response_init(pr);
+            pr->index = pd->index;
+            pr->base_offset = -1;
+            pr->log_append_time_ms = -1;
+            pr->log_start_offset = -1;
+            if (!t) {
+                pr->error_code = terr;
+                continue;
+            }
+            struct partition *p = topic_partition(t, pd->index);
+            if (!p) {
+                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+                continue;
+            }
+            if (req.acks == -1 && t->settings.min_insync_replicas > 1) {
+                /* One replica can never satisfy more. */
+                pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
+                continue;
+            }
+            if (pd->records.len <= 0) {
+                pr->error_code = KERR_INVALID_RECORD;
+                continue;
+            }
+            struct plog_append_result res;
+            /* The frame is ours: the log rewrites offsets in place. */
+            int rc = partition_append(p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len, now,
+                                      &res);
+            pr->error_code = plog_err_to_kafka(rc);
+            if (rc != PLOG_OK)
+                continue;
+            pr->base_offset = res.base_offset;
+            pr->log_append_time_ms = res.log_append_time;
+            pr->log_start_offset = res.log_start_offset;
+            bool due = t->settings.flush_sync;
+            if (!due) {
+                pthread_rwlock_rdlock(&p->log_lock);
+                due = p->log && plog_flush_due(p->log, now);
+                pthread_rwlock_unlock(&p->log_lock);
+            }
+            if (due) {
+                st->fw_resp[st->fw.n] = pr;
+                st->fw.parts[st->fw.n++] = p;
+            }
+        }
+    }
+    (void)v;
+    if (st->fw.n > 0) {
+        if (req.acks == 0) {
+            submit_detached(st);
+            return KH_NORESP;
+        }
+        loop_wake_init(&st->wake, r->worker->loop, produce_flushed);
+        st->fw.wake = &st->wake;
+        flusher_submit(&st->fw);
+        return KH_PENDING;
+    }
+    release_topics(st);
+    if (req.acks == 0)
+        return KH_NORESP;
+    produce_response_encode(&r->out, r->hdr.api_version, &st->resp);
+    return KH_DONE;
+}
