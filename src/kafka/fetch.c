@@ -92,9 +92,8 @@ static int64_t fetch_collect(struct fetch_state *st)
             int32_t limit = fp->partition_max_bytes;
             if (limit > budget)
                 limit = (int32_t)budget;
-            struct plog_range rg;
+            struct plog_range rg = {.fd = -1, .ref = NULL};
             int rc = PLOG_OK;
-            rg.fd = -1;
             if (fp->fetch_offset != hw && (limit > 0 || total == 0))
                 rc = plog_read(p->log, fp->fetch_offset, limit > 0 ? limit : 1, hw, &rg);
             else if (fp->fetch_offset > hw || fp->fetch_offset < pr->log_start_offset)
