@@ -29,6 +29,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/rlog.h"
+#include "group/group.h"
 #include "net/server.h"
 
 #define CLEAN_MARKER ".runnel-clean-shutdown"
@@ -151,6 +152,13 @@ int cmd_broker(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
+    if (groups_open(&cfg, err, sizeof err)) {
+        fprintf(stderr, "runnel broker: %s\n", err);
+        groups_close();
+        topics_close(false);
+        config_free(&cfg);
+        return 1;
+    }
     /* From here on a crash must recover again. */
     if (clean)
         unlink(path);
@@ -159,6 +167,7 @@ int cmd_broker(int argc, char **argv)
     if (flusher_start() || server_start(&cfg, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
         flusher_stop();
+        groups_close();
         topics_close(true);
         config_free(&cfg);
         return 1;
@@ -179,9 +188,11 @@ int cmd_broker(int argc, char **argv)
         if (retention)
             next_retention = now + cfg.retention_check_interval_ms;
         topics_housekeep(clock_wall_ms(), retention);
+        groups_tick();
     }
     flusher_stop();
     server_stop();
+    groups_close();
     topics_close(true);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {

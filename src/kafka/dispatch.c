@@ -28,6 +28,17 @@ const struct kapi kapi_table[] = {
     API(CREATE_PARTITIONS, create_partitions),
     API(INCREMENTAL_ALTER_CONFIGS, incremental_alter_configs),
     API(DESCRIBE_CLUSTER, describe_cluster),
+    API(OFFSET_COMMIT, offset_commit),
+    API(OFFSET_FETCH, offset_fetch),
+    API(FIND_COORDINATOR, find_coordinator),
+    API(JOIN_GROUP, join_group),
+    API(HEARTBEAT, heartbeat),
+    API(LEAVE_GROUP, leave_group),
+    API(SYNC_GROUP, sync_group),
+    API(DESCRIBE_GROUPS, describe_groups),
+    API(LIST_GROUPS, list_groups),
+    API(DELETE_GROUPS, delete_groups),
+    API(OFFSET_DELETE, offset_delete),
 };
 const int kapi_count = (int)(sizeof kapi_table / sizeof kapi_table[0]);
 

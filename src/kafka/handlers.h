@@ -22,6 +22,17 @@ int handle_alter_configs(struct kreq *r);    /* configs.c */
 int handle_incremental_alter_configs(struct kreq *r); /* configs.c */
 int handle_delete_records(struct kreq *r);   /* delete_records.c */
 int handle_describe_cluster(struct kreq *r); /* describe_cluster.c */
+int handle_find_coordinator(struct kreq *r); /* group_admin.c */
+int handle_list_groups(struct kreq *r);      /* group_admin.c */
+int handle_describe_groups(struct kreq *r);  /* group_admin.c */
+int handle_delete_groups(struct kreq *r);    /* group_admin.c */
+int handle_join_group(struct kreq *r);       /* group_membership.c */
+int handle_sync_group(struct kreq *r);       /* group_membership.c */
+int handle_heartbeat(struct kreq *r);        /* group_membership.c */
+int handle_leave_group(struct kreq *r);      /* group_membership.c */
+int handle_offset_commit(struct kreq *r);    /* group_offsets.c */
+int handle_offset_fetch(struct kreq *r);     /* group_offsets.c */
+int handle_offset_delete(struct kreq *r);    /* group_offsets.c */
 
 /* The dispatch table, for ApiVersions. */
 struct kapi {

@@ -108,4 +108,5 @@ def test_api_versions_v3_flexible_request_gets_v0_header(broker):
     assert keys[0] == (3, 9)  # Produce
     assert keys[1] == (4, 12)  # Fetch
     assert keys[18] == (0, 3)  # ApiVersions
-    assert 11 not in keys  # JoinGroup: not advertised until implemented
+    assert keys[11] == (0, 9)  # JoinGroup
+    assert 22 not in keys  # InitProducerId: not advertised until implemented

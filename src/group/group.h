@@ -1,0 +1,152 @@
+/*
+ * group: the group coordinator (Kafka's classic rebalance protocol) and
+ * committed offsets.
+ *
+ * This broker coordinates every group.  A group moves through Kafka's
+ * states: Empty -> PreparingRebalance (members (re)join; the coordinator
+ * waits for every known member or the rebalance timeout) ->
+ * CompletingRebalance (the new generation is out; the leader computes
+ * the assignment) -> Stable (SyncGroup handed every member its share).
+ * Members that stop heartbeating for session.timeout.ms are removed and
+ * the group rebalances.  Static members (group.instance.id) keep their
+ * assignment across a restart within the session timeout.
+ *
+ * Committed offsets and group metadata are records in the internal
+ * topic __consumer_offsets, in Kafka's own key/value formats (store.c),
+ * and are read back on start.
+ *
+ * Threads and locks: one coordinator mutex guards every group.  Handlers
+ * call in from network threads; JoinGroup and SyncGroup may have to wait
+ * for other members, so they park a group_wait; whoever completes the
+ * step (another member's request, or the main thread's tick on a
+ * timeout) fills the wait's answer under the mutex and wakes the
+ * request's own loop, which encodes and sends it.
+ */
+#ifndef RUNNEL_GROUP_H
+#define RUNNEL_GROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/kbuf.h"
+#include "net/loop.h"
+
+struct broker_config;
+
+enum group_state { GS_EMPTY, GS_PREPARING, GS_COMPLETING, GS_STABLE, GS_DEAD };
+const char *group_state_name(enum group_state s);
+
+struct group_protocol {
+    kstr_t name;
+    kbytes_t metadata;
+};
+
+/* A member as JoinGroup's leader sees it. */
+struct group_member_info {
+    kstr_t member_id;
+    kstr_t group_instance_id;
+    kbytes_t metadata;
+};
+
+/*
+ * A parked JoinGroup or SyncGroup.  The handler sets wake (with its
+ * request's loop and callback) and arena; the coordinator fills the rest
+ * (strings copied into arena) before waking.  `done` is set then.
+ */
+struct group_wait {
+    struct loop_wake wake;
+    arena_t *arena;
+    bool done;
+    int16_t error;
+    /* JoinGroup answer */
+    int32_t generation;
+    kstr_t protocol_type, protocol_name, leader, member_id;
+    struct group_member_info *members; /* for the leader only */
+    int32_t members_count;
+    /* SyncGroup answer */
+    kbytes_t assignment;
+    /* private to the coordinator */
+    struct group *g;
+    struct gmember *m;
+};
+
+struct group_join_args {
+    kstr_t group_id, member_id, group_instance_id, protocol_type;
+    kstr_t client_id, client_host;
+    int32_t session_timeout_ms, rebalance_timeout_ms;
+    const struct group_protocol *protocols;
+    int32_t protocols_count;
+    bool require_known_member; /* JoinGroup v4+: MEMBER_ID_REQUIRED round trip */
+};
+
+/* Returns 0 when answered at once (w->done), 1 when parked. */
+int group_join(const struct group_join_args *a, struct group_wait *w);
+
+struct group_assignment {
+    kstr_t member_id;
+    kbytes_t assignment;
+};
+int group_sync(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t instance_id,
+               const struct group_assignment *as, int32_t n, struct group_wait *w);
+/* Takes a parked wait back (its connection closed). */
+void group_cancel_wait(struct group_wait *w);
+
+int16_t group_heartbeat(kstr_t group_id, int32_t generation, kstr_t member_id,
+                        kstr_t instance_id);
+/* One member leaving (LeaveGroup v0-2 member_id, v3+ identities). */
+int16_t group_leave(kstr_t group_id, kstr_t member_id, kstr_t instance_id);
+
+/* ---- offsets ---- */
+
+struct group_offset {
+    kstr_t topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    kstr_t metadata;
+    int16_t error; /* out */
+};
+/* Validates membership, stores durably, fills each error. */
+int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t instance_id,
+                     struct group_offset *offs, int32_t n);
+/* Fills offset/epoch/metadata (-1/"" when none committed); strings copied
+ * into arena.  Returns a group-level error (0). */
+int16_t group_fetch_offsets(kstr_t group_id, struct group_offset *offs, int32_t n, arena_t *a);
+/* Every committed offset of a group, for OffsetFetch with null topics and
+ * for `runnel group describe`: *out in arena. */
+int16_t group_all_offsets(kstr_t group_id, arena_t *a, struct group_offset **out, int32_t *n);
+/* OffsetDelete: removes the offsets of partitions no member subscribes to. */
+int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t n);
+
+/* ---- admin ---- */
+
+struct group_summary {
+    kstr_t group_id, protocol_type, state;
+};
+int group_list(arena_t *a, struct group_summary **out, int32_t *n);
+
+struct group_member_desc {
+    kstr_t member_id, group_instance_id, client_id, client_host;
+    kbytes_t metadata, assignment;
+};
+struct group_desc {
+    int16_t error;
+    kstr_t group_id, state, protocol_type, protocol;
+    struct group_member_desc *members;
+    int32_t members_count;
+};
+void group_describe(kstr_t group_id, arena_t *a, struct group_desc *out);
+int16_t group_delete(kstr_t group_id);
+
+/* ---- lifetime ---- */
+
+/* Creates/opens __consumer_offsets and loads what it holds. */
+int groups_open(const struct broker_config *cfg, char *err, size_t errlen);
+void groups_close(void);
+/* Session and rebalance timeouts, offset retention: every ~100 ms. */
+void groups_tick(void);
+
+#define GROUP_OFFSETS_TOPIC "__consumer_offsets"
+
+#endif

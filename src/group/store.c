@@ -1,0 +1,400 @@
+/*
+ * Group persistence: records in the internal topic __consumer_offsets
+ * (one partition), in the key/value formats Kafka itself writes there,
+ * so tools that know Kafka's formats can read them.  All integers are
+ * big-endian; "string" is int16 length + bytes (-1 = null), "bytes" is
+ * int32 length + bytes.
+ *
+ * Offset commit, key version 1:
+ *   int16 version (1) | string group | string topic | int32 partition
+ * Offset commit, value version 3 (a null value is a tombstone: deleted):
+ *   int16 version (3) | int64 offset | int32 leader_epoch |
+ *   string metadata | int64 commit_timestamp
+ * Group metadata, key version 2:
+ *   int16 version (2) | string group
+ * Group metadata, value version 3 (null value: the group was deleted):
+ *   int16 version (3) | string protocol_type | int32 generation |
+ *   string protocol (nullable) | string leader (nullable) |
+ *   int64 current_state_timestamp | int32 member count, each:
+ *     string member_id | string group_instance_id (nullable) |
+ *     string client_id | string client_host | int32 rebalance_timeout |
+ *     int32 session_timeout | bytes subscription | bytes assignment
+ *
+ * The last record for a key wins when the topic is read back on start.
+ * Members are written for inspection but not restored: after a broker
+ * restart consumers rejoin (their heartbeats get UNKNOWN_MEMBER_ID) and
+ * resume from their committed offsets.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "broker/topics.h"
+#include "common/clock.h"
+#include "common/rlog.h"
+#include "group/group_int.h"
+#include "storage/batch.h"
+
+static struct topic *offsets_topic;
+
+/* ---- encoding ---- */
+
+struct buf {
+    uint8_t *p;
+    size_t len, cap;
+};
+
+static void put(struct buf *b, const void *src, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        b->p = realloc(b->p, cap);
+        if (!b->p)
+            abort();
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void put16(struct buf *b, int16_t v)
+{
+    uint8_t x[2];
+    batch_put_be16(x, v);
+    put(b, x, 2);
+}
+
+static void put32(struct buf *b, int32_t v)
+{
+    uint8_t x[4];
+    batch_put_be32(x, v);
+    put(b, x, 4);
+}
+
+static void put64(struct buf *b, int64_t v)
+{
+    uint8_t x[8];
+    batch_put_be64(x, v);
+    put(b, x, 8);
+}
+
+static void putstr(struct buf *b, const char *s, int32_t len)
+{
+    if (!s) {
+        put16(b, -1);
+        return;
+    }
+    if (len < 0)
+        len = (int32_t)strlen(s);
+    put16(b, (int16_t)len);
+    put(b, s, (size_t)len);
+}
+
+static void putbytes(struct buf *b, const uint8_t *p, int32_t len)
+{
+    put32(b, len);
+    if (len > 0)
+        put(b, p, (size_t)len);
+}
+
+/* Appends one batch to the offsets partition. */
+static int append_batch(struct batch_builder *bb)
+{
+    if (!offsets_topic)
+        return -1;
+    uint8_t *out;
+    size_t out_len;
+    if (bb->count == 0) {
+        batch_builder_free(bb);
+        return 0;
+    }
+    if (batch_builder_finish(bb, &out, &out_len)) {
+        batch_builder_free(bb);
+        return -1;
+    }
+    batch_builder_free(bb);
+    struct partition *p = topic_partition(offsets_topic, 0);
+    struct plog_append_result res;
+    int rc = p ? partition_append(p, out, out_len, clock_wall_ms(), &res) : -1;
+    free(out);
+    if (rc)
+        rlog_error("cannot write to %s (error %d)", GROUP_OFFSETS_TOPIC, rc);
+    return rc ? -1 : 0;
+}
+
+static void offset_key(struct buf *k, const char *group, kstr_t topic, int32_t partition)
+{
+    k->len = 0;
+    put16(k, 1);
+    putstr(k, group, -1);
+    putstr(k, topic.ptr, topic.len);
+    put32(k, partition);
+}
+
+int store_offsets(struct group *g, const struct group_offset *offs, const bool *skip, int32_t n,
+                  int64_t now_ms)
+{
+    struct batch_builder bb;
+    batch_builder_init(&bb, 0, now_ms);
+    struct buf k = {0}, v = {0};
+    for (int32_t i = 0; i < n; i++) {
+        if (skip[i])
+            continue;
+        offset_key(&k, g->id, offs[i].topic, offs[i].partition);
+        v.len = 0;
+        put16(&v, 3);
+        put64(&v, offs[i].offset);
+        put32(&v, offs[i].leader_epoch);
+        putstr(&v, offs[i].metadata.len > 0 ? offs[i].metadata.ptr : "",
+               offs[i].metadata.len > 0 ? offs[i].metadata.len : 0);
+        put64(&v, now_ms);
+        batch_builder_add(&bb, now_ms, k.p, (int32_t)k.len, v.p, (int32_t)v.len, NULL, 0);
+    }
+    free(k.p);
+    free(v.p);
+    return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
+}
+
+int store_offset_tombstones(struct group *g, const struct group_offset *offs, int32_t n)
+{
+    int64_t now = clock_wall_ms();
+    struct batch_builder bb;
+    batch_builder_init(&bb, 0, now);
+    struct buf k = {0};
+    for (int32_t i = 0; i < n; i++) {
+        offset_key(&k, g->id, offs[i].topic, offs[i].partition);
+        batch_builder_add(&bb, now, k.p, (int32_t)k.len, NULL, -1, NULL, 0);
+    }
+    free(k.p);
+    return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
+}
+
+static void group_key(struct buf *k, const char *group)
+{
+    k->len = 0;
+    put16(k, 2);
+    putstr(k, group, -1);
+}
+
+int store_group(struct group *g)
+{
+    int64_t now = clock_wall_ms();
+    struct buf k = {0}, v = {0};
+    group_key(&k, g->id);
+    put16(&v, 3);
+    putstr(&v, g->protocol_type ? g->protocol_type : "", -1);
+    put32(&v, g->generation);
+    putstr(&v, g->protocol, -1);
+    putstr(&v, g->leader, -1);
+    put64(&v, now);
+    put32(&v, g->n);
+    for (int i = 0; i < g->n; i++) {
+        struct gmember *m = g->m[i];
+        putstr(&v, m->id, -1);
+        putstr(&v, m->instance_id, -1);
+        putstr(&v, m->client_id ? m->client_id : "", -1);
+        putstr(&v, m->client_host ? m->client_host : "", -1);
+        put32(&v, m->rebalance_timeout_ms);
+        put32(&v, m->session_timeout_ms);
+        const struct gproto *p = NULL;
+        for (int j = 0; g->protocol && j < m->n_protos; j++)
+            if (!strcmp(m->protos[j].name, g->protocol))
+                p = &m->protos[j];
+        putbytes(&v, p ? p->meta : NULL, p ? p->len : 0);
+        putbytes(&v, m->assignment, m->assignment_len);
+    }
+    struct batch_builder bb;
+    batch_builder_init(&bb, 0, now);
+    batch_builder_add(&bb, now, k.p, (int32_t)k.len, v.p, (int32_t)v.len, NULL, 0);
+    free(k.p);
+    free(v.p);
+    return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
+}
+
+int store_group_tombstone(const char *group_id)
+{
+    int64_t now = clock_wall_ms();
+    struct buf k = {0};
+    group_key(&k, group_id);
+    struct batch_builder bb;
+    batch_builder_init(&bb, 0, now);
+    batch_builder_add(&bb, now, k.p, (int32_t)k.len, NULL, -1, NULL, 0);
+    free(k.p);
+    return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
+}
+
+/* ---- loading ---- */
+
+/* A bounds-checked cursor over one key or value. */
+struct cur {
+    const uint8_t *p, *end;
+    bool bad;
+};
+
+static int64_t get(struct cur *c, int n)
+{
+    if (c->bad || c->end - c->p < n) {
+        c->bad = true;
+        return 0;
+    }
+    int64_t v = n == 2 ? batch_be16(c->p) : n == 4 ? batch_be32(c->p) : batch_be64(c->p);
+    c->p += n;
+    return v;
+}
+
+static kstr_t getstr(struct cur *c)
+{
+    int16_t len = (int16_t)get(c, 2);
+    if (c->bad || len < 0)
+        return (kstr_t){NULL, -1};
+    if (c->end - c->p < len) {
+        c->bad = true;
+        return (kstr_t){NULL, -1};
+    }
+    kstr_t s = {(const char *)c->p, len};
+    c->p += len;
+    return s;
+}
+
+static void apply_record(const struct batch_record *rec)
+{
+    if (!rec->key || rec->key_len < 2)
+        return;
+    struct cur k = {rec->key, rec->key + rec->key_len, false};
+    int16_t version = (int16_t)get(&k, 2);
+    kstr_t group = getstr(&k);
+    if (k.bad || group.len <= 0)
+        return;
+    if (version == 0 || version == 1) {
+        kstr_t topic = getstr(&k);
+        int32_t partition = (int32_t)get(&k, 4);
+        if (k.bad || topic.len <= 0)
+            return;
+        if (!rec->value) {
+            struct group *g = group_find(group.ptr, (size_t)group.len);
+            if (g)
+                group_offset_remove(g, topic.ptr, (size_t)topic.len, partition);
+            return;
+        }
+        struct cur v = {rec->value, rec->value + rec->value_len, false};
+        int16_t vv = (int16_t)get(&v, 2);
+        int64_t offset = get(&v, 8);
+        int32_t epoch = vv >= 3 ? (int32_t)get(&v, 4) : -1;
+        kstr_t meta = getstr(&v);
+        int64_t ts = get(&v, 8);
+        if (v.bad)
+            return;
+        struct group *g = group_get_or_create(group.ptr, (size_t)group.len);
+        struct goffset *o = group_offset_upsert(g, topic.ptr, (size_t)topic.len, partition);
+        o->offset = offset;
+        o->leader_epoch = epoch;
+        free(o->metadata);
+        o->metadata = meta.len > 0 ? strndup(meta.ptr, (size_t)meta.len) : NULL;
+        o->commit_ts = ts;
+    } else if (version == 2) {
+        struct group *g = group_find(group.ptr, (size_t)group.len);
+        if (!rec->value) {
+            if (g)
+                group_remove(g);
+            return;
+        }
+        struct cur v = {rec->value, rec->value + rec->value_len, false};
+        get(&v, 2);
+        kstr_t ptype = getstr(&v);
+        int32_t generation = (int32_t)get(&v, 4);
+        int64_t state_ts = 0;
+        getstr(&v);
+        getstr(&v);
+        state_ts = get(&v, 8);
+        if (v.bad)
+            return;
+        if (!g)
+            g = group_get_or_create(group.ptr, (size_t)group.len);
+        g->generation = generation;
+        free(g->protocol_type);
+        g->protocol_type = ptype.len > 0 ? strndup(ptype.ptr, (size_t)ptype.len) : NULL;
+        g->empty_since = state_ts > 0 ? state_ts : clock_wall_ms();
+    }
+}
+
+int store_load(void)
+{
+    struct partition *p = topic_partition(offsets_topic, 0);
+    if (!p)
+        return -1;
+    pthread_rwlock_rdlock(&p->log_lock);
+    int64_t off = plog_log_start(p->log), end = plog_log_end(p->log);
+    int64_t records = 0;
+    int rc = 0;
+    while (off < end && rc == 0) {
+        struct plog_range rg = {.fd = -1};
+        if (plog_read(p->log, off, 1 << 20, end, &rg) || rg.fd < 0) {
+            rc = -1;
+            break;
+        }
+        uint8_t *buf = malloc((size_t)rg.len);
+        if (!buf || pread(rg.fd, buf, (size_t)rg.len, rg.file_pos) != rg.len) {
+            free(buf);
+            plog_range_release(rg.ref);
+            rc = -1;
+            break;
+        }
+        plog_range_release(rg.ref);
+        size_t pos = 0;
+        int64_t next = off;
+        while (pos < (size_t)rg.len) {
+            struct batch_hdr h;
+            if (batch_parse_header(buf + pos, (size_t)rg.len - pos, rg.len, &h)) {
+                rc = -1;
+                break;
+            }
+            struct batch_records rs;
+            if (batch_records_begin(buf + pos, &h, &rs) == 0) {
+                struct batch_record rec;
+                while (batch_records_next(&rs, &rec) == 1) {
+                    if (h.base_offset + rec.offset_delta >= off)
+                        apply_record(&rec);
+                    records++;
+                }
+                batch_records_end(&rs);
+            }
+            next = batch_last_offset(&h) + 1;
+            pos += (size_t)batch_size(&h);
+        }
+        free(buf);
+        if (next <= off)
+            break; /* no progress: stop rather than loop */
+        off = next;
+    }
+    pthread_rwlock_unlock(&p->log_lock);
+    rlog_info("%s: loaded %lld records, %d groups", GROUP_OFFSETS_TOPIC, (long long)records,
+              gc.n);
+    return rc;
+}
+
+int store_open(char *err, size_t errlen)
+{
+    struct topic *t = topics_get(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC));
+    if (!t) {
+        /* Offsets must outlive any retention: kept until compaction
+         * replaces old commits with newer ones. */
+        struct config_overrides o = {0};
+        config_overrides_set(&o, "retention.ms", "-1");
+        config_overrides_set(&o, "segment.bytes", "104857600");
+        int16_t code = topics_create(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC), 1, &o,
+                                     false, &t, err, errlen);
+        config_overrides_free(&o);
+        if (code)
+            return -1;
+    }
+    offsets_topic = t;
+    return 0;
+}
+
+void store_close(void)
+{
+    topic_put(offsets_topic);
+    offsets_topic = NULL;
+}
