@@ -105,7 +105,7 @@ def test_api_versions_v3_flexible_request_gets_v0_header(broker):
         k, lo, hi = struct.unpack_from(">hhh", resp, pos)
         keys[k] = (lo, hi)
         pos += 7  # three int16 and an empty tag section
-    assert keys[0] == (3, 9)  # Produce
+    assert keys[0] == (0, 9)  # Produce (from 0: see docs/decisions/0006)
     assert keys[1] == (4, 12)  # Fetch
     assert keys[18] == (0, 3)  # ApiVersions
     assert keys[11] == (0, 9)  # JoinGroup

@@ -345,7 +345,9 @@ static void fill_produce_request_topic_produce_data(struct produce_request_topic
 
 static void fill_produce_request(struct produce_request *m, int16_t version, arena_t *a)
 {
-    m->transactional_id = rnd_str(a, true);
+    if (version >= 3) {
+        m->transactional_id = rnd_str(a, version >= 3);
+    }
     m->acks = (int16_t)rnd64();
     m->timeout_ms = (int32_t)rnd64();
     m->topic_data_count = (int32_t)rnd(4);
@@ -372,7 +374,9 @@ static void fill_produce_response_partition_produce_response(
     m->index = (int32_t)rnd64();
     m->error_code = (int16_t)rnd64();
     m->base_offset = (int64_t)rnd64();
-    m->log_append_time_ms = (int64_t)rnd64();
+    if (version >= 2) {
+        m->log_append_time_ms = (int64_t)rnd64();
+    }
     if (version >= 5) {
         m->log_start_offset = (int64_t)rnd64();
     }
@@ -418,7 +422,9 @@ static void fill_produce_response(struct produce_response *m, int16_t version, a
         produce_response_topic_produce_response_init(&m->responses[i]);
         fill_produce_response_topic_produce_response(&m->responses[i], version, a);
     }
-    m->throttle_time_ms = (int32_t)rnd64();
+    if (version >= 1) {
+        m->throttle_time_ms = (int32_t)rnd64();
+    }
 }
 
 static void fill_fetch_request_fetch_partition(struct fetch_request_fetch_partition *m,
@@ -3502,8 +3508,8 @@ static const struct {
     int (*run)(int16_t v, int mode);
     int16_t min, max;
 } msgs[] = {
-    {"ProduceRequest", rt_produce_request, 3, 9},
-    {"ProduceResponse", rt_produce_response, 3, 9},
+    {"ProduceRequest", rt_produce_request, 0, 9},
+    {"ProduceResponse", rt_produce_response, 0, 9},
     {"FetchRequest", rt_fetch_request, 4, 12},
     {"FetchResponse", rt_fetch_response, 4, 12},
     {"ListOffsetsRequest", rt_list_offsets_request, 1, 7},

@@ -22,7 +22,7 @@
 
 /* *_FLEXIBLE_VERSION is 32767 for an API with no flexible version. */
 #define PRODUCE_API_KEY 0
-#define PRODUCE_MIN_VERSION 3
+#define PRODUCE_MIN_VERSION 0
 #define PRODUCE_MAX_VERSION 9
 #define PRODUCE_FLEXIBLE_VERSION 9
 #define FETCH_API_KEY 1
@@ -129,21 +129,21 @@
  */
 bool kapi_is_flexible(int16_t api_key, int16_t version);
 
-/* ---- Produce (key 0, v3-9) ---- */
+/* ---- Produce (key 0, v0-9) ---- */
 
-/* PartitionProduceData (v3-9) */
+/* PartitionProduceData (v0-9) */
 struct produce_request_partition_produce_data {
-    /* [v3-9] The partition index. */
+    /* [v0-9] The partition index. */
     int32_t index;
-    /* [v3-9, nullable v3-9] The record data to be produced. */
+    /* [v0-9, nullable v0-9] The record data to be produced. */
     krecords_t records;
 };
 
-/* TopicProduceData (v3-9) */
+/* TopicProduceData (v0-9) */
 struct produce_request_topic_produce_data {
-    /* [v3-9] The topic name. */
+    /* [v0-9] The topic name. */
     kstr_t name;
-    /* [v3-9] Each partition to produce to. */
+    /* [v0-9] Each partition to produce to. */
     struct produce_request_partition_produce_data *partition_data;
     int32_t partition_data_count;
 };
@@ -155,14 +155,14 @@ struct produce_request {
      */
     kstr_t transactional_id;
     /*
-     * [v3-9] The number of acknowledgments the producer requires the leader to have received
+     * [v0-9] The number of acknowledgments the producer requires the leader to have received
      * before considering a request complete. Allowed values: 0 for no acknowledgments, 1 for
      * only the leader and -1 for the full ISR.
      */
     int16_t acks;
-    /* [v3-9] The timeout to await a response in milliseconds. */
+    /* [v0-9] The timeout to await a response in milliseconds. */
     int32_t timeout_ms;
-    /* [v3-9] Each topic to produce to. */
+    /* [v0-9] Each topic to produce to. */
     struct produce_request_topic_produce_data *topic_data;
     int32_t topic_data_count;
 };
@@ -184,16 +184,16 @@ struct produce_response_batch_index_and_error_message {
     kstr_t batch_index_error_message;
 };
 
-/* PartitionProduceResponse (v3-9) */
+/* PartitionProduceResponse (v0-9) */
 struct produce_response_partition_produce_response {
-    /* [v3-9] The partition index. */
+    /* [v0-9] The partition index. */
     int32_t index;
-    /* [v3-9] The error code, or 0 if there was no error. */
+    /* [v0-9] The error code, or 0 if there was no error. */
     int16_t error_code;
-    /* [v3-9] The base offset. */
+    /* [v0-9] The base offset. */
     int64_t base_offset;
     /*
-     * [v3-9, default -1] The timestamp returned by broker after appending the messages. If
+     * [v2-9, default -1] The timestamp returned by broker after appending the messages. If
      * CreateTime is used for the topic, the timestamp will be -1. If LogAppendTime is used for
      * the topic, the timestamp will be the broker local time when the messages are appended.
      */
@@ -210,21 +210,21 @@ struct produce_response_partition_produce_response {
     kstr_t error_message;
 };
 
-/* TopicProduceResponse (v3-9) */
+/* TopicProduceResponse (v0-9) */
 struct produce_response_topic_produce_response {
-    /* [v3-9] The topic name */
+    /* [v0-9] The topic name */
     kstr_t name;
-    /* [v3-9] Each partition that we produced to within the topic. */
+    /* [v0-9] Each partition that we produced to within the topic. */
     struct produce_response_partition_produce_response *partition_responses;
     int32_t partition_responses_count;
 };
 
 struct produce_response {
-    /* [v3-9] Each produce response */
+    /* [v0-9] Each produce response */
     struct produce_response_topic_produce_response *responses;
     int32_t responses_count;
     /*
-     * [v3-9, default 0] The duration in milliseconds for which the request was throttled due
+     * [v1-9, default 0] The duration in milliseconds for which the request was throttled due
      * to a quota violation, or zero if the request did not violate any quota.
      */
     int32_t throttle_time_ms;

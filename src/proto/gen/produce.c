@@ -40,7 +40,7 @@ static void produce_response_topic_produce_response_decode(
 static void produce_response_topic_produce_response_encode(
     kw_t *w, int16_t version, const struct produce_response_topic_produce_response *m);
 
-/* PartitionProduceData in ProduceRequest v3-9, flexible from v9. */
+/* PartitionProduceData in ProduceRequest v0-9, flexible from v9. */
 void produce_request_partition_produce_data_init(struct produce_request_partition_produce_data *m)
 {
     memset(m, 0, sizeof(*m));
@@ -69,7 +69,7 @@ static void produce_request_partition_produce_data_encode(
     }
 }
 
-/* TopicProduceData in ProduceRequest v3-9, flexible from v9. */
+/* TopicProduceData in ProduceRequest v0-9, flexible from v9. */
 void produce_request_topic_produce_data_init(struct produce_request_topic_produce_data *m)
 {
     memset(m, 0, sizeof(*m));
@@ -122,7 +122,7 @@ produce_request_topic_produce_data_encode(kw_t *w, int16_t version,
 }
 
 /*
- * ProduceRequest v3-9, flexible from v9: init sets Kafka's defaults; decode and
+ * ProduceRequest v0-9, flexible from v9: init sets Kafka's defaults; decode and
  * encode handle exactly the fields present in `version`.
  */
 void produce_request_init(struct produce_request *m)
@@ -133,12 +133,14 @@ void produce_request_init(struct produce_request *m)
 
 int produce_request_decode(kr_t *r, int16_t version, struct produce_request *m, arena_t *a)
 {
-    if (version < 3 || version > 9) {
+    if (version < 0 || version > 9) {
         kgen_invalid(r);
         return -1;
     }
     produce_request_init(m);
-    m->transactional_id = version >= 9 ? kr_cstr(r) : kr_str(r);
+    if (version >= 3) {
+        m->transactional_id = version >= 9 ? kr_cstr(r) : kr_str(r);
+    }
     m->acks = kr_i16(r);
     m->timeout_ms = kr_i32(r);
     {
@@ -165,7 +167,9 @@ int produce_request_decode(kr_t *r, int16_t version, struct produce_request *m, 
 
 void produce_request_encode(kw_t *w, int16_t version, const struct produce_request *m)
 {
-    kgen_str(w, m->transactional_id, version >= 9, true);
+    if (version >= 3) {
+        kgen_str(w, m->transactional_id, version >= 9, true);
+    }
     kw_i16(w, m->acks);
     kw_i32(w, m->timeout_ms);
     {
@@ -209,7 +213,7 @@ static void produce_response_batch_index_and_error_message_encode(
     }
 }
 
-/* PartitionProduceResponse in ProduceResponse v3-9, flexible from v9. */
+/* PartitionProduceResponse in ProduceResponse v0-9, flexible from v9. */
 void produce_response_partition_produce_response_init(
     struct produce_response_partition_produce_response *m)
 {
@@ -226,7 +230,9 @@ static void produce_response_partition_produce_response_decode(
     m->index = kr_i32(r);
     m->error_code = kr_i16(r);
     m->base_offset = kr_i64(r);
-    m->log_append_time_ms = kr_i64(r);
+    if (version >= 2) {
+        m->log_append_time_ms = kr_i64(r);
+    }
     if (version >= 5) {
         m->log_start_offset = kr_i64(r);
     }
@@ -261,7 +267,9 @@ static void produce_response_partition_produce_response_encode(
     kw_i32(w, m->index);
     kw_i16(w, m->error_code);
     kw_i64(w, m->base_offset);
-    kw_i64(w, m->log_append_time_ms);
+    if (version >= 2) {
+        kw_i64(w, m->log_append_time_ms);
+    }
     if (version >= 5) {
         kw_i64(w, m->log_start_offset);
     }
@@ -279,7 +287,7 @@ static void produce_response_partition_produce_response_encode(
     }
 }
 
-/* TopicProduceResponse in ProduceResponse v3-9, flexible from v9. */
+/* TopicProduceResponse in ProduceResponse v0-9, flexible from v9. */
 void produce_response_topic_produce_response_init(struct produce_response_topic_produce_response *m)
 {
     memset(m, 0, sizeof(*m));
@@ -294,7 +302,7 @@ static void produce_response_topic_produce_response_decode(
     if (m->name.len < 0)
         kgen_invalid(r);
     {
-        int32_t n = kr_array_len(r, version >= 9, 22);
+        int32_t n = kr_array_len(r, version >= 9, 14);
         if (n < 0)
             kgen_invalid(r);
         m->partition_responses_count = n;
@@ -332,7 +340,7 @@ static void produce_response_topic_produce_response_encode(
 }
 
 /*
- * ProduceResponse v3-9, flexible from v9: init sets Kafka's defaults; decode and
+ * ProduceResponse v0-9, flexible from v9: init sets Kafka's defaults; decode and
  * encode handle exactly the fields present in `version`.
  */
 void produce_response_init(struct produce_response *m)
@@ -342,7 +350,7 @@ void produce_response_init(struct produce_response *m)
 
 int produce_response_decode(kr_t *r, int16_t version, struct produce_response *m, arena_t *a)
 {
-    if (version < 3 || version > 9) {
+    if (version < 0 || version > 9) {
         kgen_invalid(r);
         return -1;
     }
@@ -363,7 +371,9 @@ int produce_response_decode(kr_t *r, int16_t version, struct produce_response *m
             }
         }
     }
-    m->throttle_time_ms = kr_i32(r);
+    if (version >= 1) {
+        m->throttle_time_ms = kr_i32(r);
+    }
     if (version >= 9) {
         kr_skip_tags(r);
     }
@@ -378,7 +388,9 @@ void produce_response_encode(kw_t *w, int16_t version, const struct produce_resp
             produce_response_topic_produce_response_encode(w, version, &m->responses[i]);
         }
     }
-    kw_i32(w, m->throttle_time_ms);
+    if (version >= 1) {
+        kw_i32(w, m->throttle_time_ms);
+    }
     if (version >= 9) {
         kw_uvarint(w, 0); /* no tagged fields */
     }
