@@ -367,7 +367,7 @@ static void test_headers(void)
     CHECK(!kapi_is_flexible(999, 0));
     CHECK(!kapi_is_flexible(-1, 0));
     CHECK_EQ_INT(PRODUCE_API_KEY, 0);
-    CHECK_EQ_INT(PRODUCE_MIN_VERSION, 3);
+    CHECK_EQ_INT(PRODUCE_MIN_VERSION, 0); /* see docs/decisions/0006 */
     CHECK_EQ_INT(PRODUCE_MAX_VERSION, 9);
     CHECK_EQ_INT(PRODUCE_FLEXIBLE_VERSION, 9);
     CHECK_EQ_INT(METADATA_API_KEY, 3);
