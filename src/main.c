@@ -17,6 +17,7 @@ static const struct {
     {"topic", cmd_topic, "create, list, describe, alter or delete topics"},
     {"produce", cmd_produce, "produce lines of stdin to a topic"},
     {"consume", cmd_consume, "print records of a topic"},
+    {"group", cmd_group, "list, describe, reset or delete consumer groups"},
     {"dump-log", cmd_dump_log, "print the batches, records and indexes of segment files"},
 };
 
