@@ -132,8 +132,11 @@ int cmd_broker(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
+    /* A new directory has nothing to recover. */
+    snprintf(path, sizeof path, "%s/meta.properties", cfg.log_dir);
+    bool fresh = access(path, F_OK) != 0;
     snprintf(path, sizeof path, "%s/%s", cfg.log_dir, CLEAN_MARKER);
-    bool clean = access(path, F_OK) == 0;
+    bool clean = fresh || access(path, F_OK) == 0;
 
     /* Signals are taken by the main thread only (sigtimedwait below);
      * every thread created from here on inherits the mask. */
@@ -163,7 +166,9 @@ int cmd_broker(int argc, char **argv)
     if (clean)
         unlink(path);
     rlog_info("loaded the logs in %lld ms (%s)", (long long)(clock_mono_ms() - t0),
-              clean ? "clean shutdown before" : "recovered after an unclean shutdown");
+              fresh   ? "new data directory"
+              : clean ? "clean shutdown before"
+                      : "recovered after an unclean shutdown");
     if (flusher_start() || server_start(&cfg, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
         flusher_stop();

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fsutil.h"
 #include "common/rlog.h"
 
 struct partition *partition_open(struct topic *t, int32_t index, const char *dir,
@@ -52,7 +53,9 @@ void partition_drop_log(struct partition *p)
     struct plog *l = p->log;
     p->log = NULL;
     pthread_rwlock_unlock(&p->log_lock);
-    if (l && plog_destroy(l))
+    /* The directory is the partition's alone: whatever the log did not
+     * remove (a file it did not know of) goes with it. */
+    if ((l && plog_destroy(l)) || fsutil_rm_rf(p->dir))
         rlog_warn("partition %s: could not delete all files", p->dir);
     /* Waiters re-check and find the partition gone. */
     pthread_mutex_lock(&p->wait_mu);

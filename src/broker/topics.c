@@ -7,8 +7,8 @@
  *   node.id=<int>
  *
  * <log.dirs>/runnel-topics/<topic>.topic (text, one per topic), rewritten
- * whole on every change by write tmp -> fsync -> rename -> fsync dir, so
- * a crash leaves the old or the new file, never a mix:
+ * whole on every change by fsutil_write_atomic (temporary file, fsync,
+ * rename, fsync dir), so a crash leaves the old or the new file:
  *   version=1
  *   id=<32 hex digits: the topic id (uuid)>
  *   partitions=<int>
@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fsutil.h"
 #include "common/rlog.h"
 #include "kafka/errors.h"
 
@@ -73,36 +74,6 @@ bool topics_valid_name(const char *name, size_t len)
 
 /* ---- files ---- */
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-static int write_atomic(const char *dir, const char *name, const char *data, size_t len)
-{
-    char path[4608], tmp[4620];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    ssize_t w = write(fd, data, len);
-    if (w != (ssize_t)len || fsync(fd)) {
-        close(fd);
-        unlink(tmp);
-        return -1;
-    }
-    close(fd);
-    if (rename(tmp, path))
-        return -1;
-    return fsync_dir(dir);
-}
-
 static void uuid_hex(kuuid_t id, char out[33])
 {
     for (int i = 0; i < 16; i++)
@@ -123,20 +94,7 @@ static int save_topic(struct topic *t)
         return -1;
     char fname[300];
     snprintf(fname, sizeof fname, "%s.topic", t->name);
-    return write_atomic(reg.meta_dir, fname, buf, (size_t)n);
-}
-
-static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path)
-{
-    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    return fsutil_write_atomic(reg.meta_dir, fname, buf, (size_t)n);
 }
 
 /* ---- table ---- */
@@ -280,7 +238,7 @@ static int load_cluster_id(char *err, size_t errlen)
     char buf[256];
     int n = snprintf(buf, sizeof buf, "version=1\ncluster.id=%s\nnode.id=%d\n", reg.cluster_id,
                      reg.cfg->node_id);
-    if (write_atomic(reg.cfg->log_dir, "meta.properties", buf, (size_t)n)) {
+    if (fsutil_write_atomic(reg.cfg->log_dir, "meta.properties", buf, (size_t)n)) {
         snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
@@ -363,7 +321,7 @@ static void remove_orphans(void)
         char path[4608];
         snprintf(path, sizeof path, "%s/%s", reg.cfg->log_dir, e->d_name);
         if (!strcmp(dash, "-delete")) {
-            rm_rf(path);
+            fsutil_rm_rf(path);
             continue;
         }
         char *end;
@@ -378,7 +336,7 @@ static void remove_orphans(void)
         if (stat(path, &st) || !S_ISDIR(st.st_mode))
             continue;
         rlog_warn("removing partition directory %s: no topic owns it", path);
-        rm_rf(path);
+        fsutil_rm_rf(path);
     }
     closedir(d);
 }
@@ -401,10 +359,7 @@ int topics_open(const struct broker_config *cfg, bool clean, char *err, size_t e
     struct dirent *e;
     int rc = 0;
     while (!rc && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        size_t l = strlen(e->d_name);
-        if (l > 4 && !strcmp(e->d_name + l - 4, ".tmp")) {
+        if (fsutil_is_temp(e->d_name)) {
             char p[4608];
             snprintf(p, sizeof p, "%s/%s", reg.meta_dir, e->d_name);
             unlink(p); /* an interrupted rewrite; the old file stands */
@@ -562,7 +517,7 @@ int16_t topics_delete(const char *name, size_t len)
     char path[4608];
     snprintf(path, sizeof path, "%s/%s.topic", reg.meta_dir, t->name);
     unlink(path);
-    fsync_dir(reg.meta_dir);
+    fsutil_fsync_dir(reg.meta_dir);
     pthread_rwlock_unlock(&reg.lock);
     /* Files go now; the structs stay until the last reference is put. */
     struct partition_set *s = atomic_load(&t->parts);
