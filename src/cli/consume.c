@@ -1,11 +1,21 @@
 /*
  * runnel consume: print the records of a topic.
  *
- * Partitions are assigned by hand (rd_kafka_assign with start offsets),
- * so no consumer group is joined and nothing is committed; librdkafka
- * still insists on a group.id for assign(), so a fixed one is set and
- * auto-commit is off.  Start positions given as a timestamp are resolved
- * to offsets with ListOffsets (rd_kafka_offsets_for_times) first.
+ * Without --group, partitions are assigned by hand (rd_kafka_assign with
+ * start offsets), so no consumer group is joined and nothing is
+ * committed; librdkafka still insists on a group.id for assign(), so a
+ * fixed one is set and auto-commit is off.  Start positions given as a
+ * timestamp are resolved to offsets with ListOffsets
+ * (rd_kafka_offsets_for_times) first.
+ *
+ * With --group G the consumer joins group G (rd_kafka_subscribe) and the
+ * group's leader decides which partitions it reads.  A partition starts
+ * at the group's committed offset, or, without one, at the beginning
+ * (--from-beginning) or the end.  Only records that were printed are
+ * committed: each one's offset is stored after it is written out, the
+ * auto-commit timer and every rebalance commit the stored offsets, and
+ * so does the exit, before the consumer leaves the group.  --no-commit
+ * turns all of that off.
  *
  * Output, one record per line:
  *   text  the value, or with --print-* flags the tab-separated fields
@@ -28,10 +38,15 @@
 /* Poll slice: how late --timeout-ms and ^C are noticed at most. */
 #define POLL_MS 100
 
+/* With --group and --timeout-ms: how long joining the group may take
+ * before the idle timeout starts counting anyway. */
+#define GROUP_JOIN_MS 30000
+
 static const char usage_text[] =
     "usage: runnel consume TOPIC [options]\n"
     "\n"
-    "Prints records of TOPIC, one per line, without joining a consumer group.\n"
+    "Prints records of TOPIC, one per line, without joining a consumer group\n"
+    "unless --group is given.\n"
     "\n"
     "options:\n"
     "  -p, --partition N       read partition N only (default: all partitions)\n"
@@ -40,8 +55,16 @@ static const char usage_text[] =
     "                          before the end\n"
     "      --timestamp MS      start at the first record with timestamp >= MS\n"
     "                          (default start: the end, i.e. only new records)\n"
+    "  -g, --group GROUP       join consumer group GROUP: read the partitions the\n"
+    "                          group assigns, from its committed offsets (where it\n"
+    "                          has none: the end, or the start with\n"
+    "                          --from-beginning), and commit what was printed;\n"
+    "                          -p, -o and --timestamp do not apply\n"
+    "      --no-commit         with --group: commit nothing\n"
     "  -c, --count N           exit after N records\n"
-    "      --timeout-ms N      exit after N ms without a record (default: wait)\n"
+    "      --timeout-ms N      exit after N ms without a record (default: wait);\n"
+    "                          with --group the wait starts once partitions are\n"
+    "                          assigned\n"
     "  -f, --format FORMAT     text (default) or json\n"
     "      --print-offset      text: print partition:offset first\n"
     "      --print-timestamp   text: print the timestamp (ms)\n"
@@ -66,6 +89,8 @@ enum {
     OPT_PRINT_TIMESTAMP,
     OPT_PRINT_KEY,
     OPT_PRINT_HEADERS,
+    OPT_GROUP,
+    OPT_NO_COMMIT,
 };
 
 static const struct cli_opt consume_opts[] = {
@@ -80,6 +105,8 @@ static const struct cli_opt consume_opts[] = {
     {"print-timestamp", 0, 0, OPT_PRINT_TIMESTAMP},
     {"print-key", 0, 0, OPT_PRINT_KEY},
     {"print-headers", 0, 0, OPT_PRINT_HEADERS},
+    {"group", 'g', 1, OPT_GROUP},
+    {"no-commit", 0, 0, OPT_NO_COMMIT},
     CLI_COMMON_OPTS,
     {0},
 };
@@ -97,6 +124,8 @@ struct consume_args {
     int64_t timeout_ms; /* -1: wait forever */
     int json;
     int print_offset, print_timestamp, print_key, print_headers;
+    const char *group; /* NULL: no group, manual assignment */
+    int no_commit;
     int help;
 };
 
@@ -163,6 +192,14 @@ static int parse_consume_args(struct consume_args *ca, int argc, char **argv)
         case OPT_PRINT_HEADERS:
             ca->print_headers = 1;
             break;
+        case OPT_GROUP:
+            if (!*val)
+                return cli_usage_error(PROG, "empty --group");
+            ca->group = val;
+            break;
+        case OPT_NO_COMMIT:
+            ca->no_commit = 1;
+            break;
         case CLI_OPT_HELP:
             ca->help = 1;
             break;
@@ -177,6 +214,12 @@ static int parse_consume_args(struct consume_args *ca, int argc, char **argv)
         return cli_usage_error(PROG, "missing TOPIC");
     if (ca->starts_given > 1)
         return cli_usage_error(PROG, "give at most one of --from-beginning, --offset, --timestamp");
+    if (ca->group &&
+        (ca->partition >= 0 || ca->start == START_OFFSET || ca->start == START_TIMESTAMP))
+        return cli_usage_error(PROG, "--group takes no --partition, --offset or --timestamp "
+                                     "(the group assigns partitions and keeps offsets)");
+    if (ca->no_commit && !ca->group)
+        return cli_usage_error(PROG, "--no-commit needs --group");
     return CLI_OK;
 }
 
@@ -379,17 +422,81 @@ static int is_fatal_consume_error(rd_kafka_resp_err_t err)
            err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED || err == RD_KAFKA_RESP_ERR__FATAL;
 }
 
+/*
+ * Group mode: when the latest rebalance handed this consumer partitions,
+ * -1 before the first.  Written by rebalance_cb, which
+ * rd_kafka_consumer_poll() serves on this same thread.
+ */
+static int64_t assigned_at = -1;
+
+static void print_partitions(const struct cli_client *c, const char *what,
+                             const rd_kafka_topic_partition_list_t *parts)
+{
+    fprintf(stderr, "%s: %s", c->prog, what);
+    for (int i = 0; i < parts->cnt; i++)
+        fprintf(stderr, "%s%s-%d", i ? "," : " ", parts->elems[i].topic,
+                (int)parts->elems[i].partition);
+    fputc('\n', stderr);
+}
+
+/*
+ * Takes what the group leader assigned.  The cooperative protocol hands
+ * out and takes back partitions a few at a time (incremental_*), the
+ * eager one replaces the whole assignment.  Offsets of revoked partitions
+ * are committed by librdkafka itself before they go (auto-commit).
+ */
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    struct cli_client *c = opaque;
+    const char *proto = rd_kafka_rebalance_protocol(rk);
+    int coop = proto && !strcmp(proto, "COOPERATIVE");
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (c->verbose)
+            print_partitions(c, "assigned", parts);
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, parts);
+        assigned_at = cli_now_ms();
+    } else {
+        if (c->verbose)
+            print_partitions(c, rd_kafka_assignment_lost(rk) ? "lost" : "revoked", parts);
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            aerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        aerr = rd_kafka_error_code(error);
+        rd_kafka_error_destroy(error);
+    }
+    if (aerr)
+        cli_error(c->prog, "cannot take the group's assignment: %s", rd_kafka_err2str(aerr));
+}
+
 static int consume_loop(struct consume_args *ca)
 {
     rd_kafka_t *rk = ca->client.rk;
     int64_t got = 0;
-    int64_t last = cli_now_ms();
+    int64_t start = cli_now_ms();
+    int64_t last = start;
+    int commit = ca->group && !ca->no_commit;
     while (!cli_stop && (ca->count < 0 || got < ca->count)) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, POLL_MS);
         if (!m) {
             /* Idle: let a reader of a pipe see what we have so far. */
             fflush(stdout);
-            if (ca->timeout_ms >= 0 && cli_now_ms() - last >= ca->timeout_ms)
+            int64_t since = last;
+            /* A group member is idle only once it has partitions: joining
+             * can take the broker's initial rebalance delay, or longer. */
+            if (ca->group && assigned_at < 0)
+                since = start + GROUP_JOIN_MS;
+            else if (ca->group && assigned_at > since)
+                since = assigned_at;
+            if (ca->timeout_ms >= 0 && cli_now_ms() - since >= ca->timeout_ms)
                 break;
             continue;
         }
@@ -410,6 +517,11 @@ static int consume_loop(struct consume_args *ca)
             print_json(ca, m);
         else
             print_text(ca, m);
+        /* Printed, so it may be committed: the next commit (timer,
+         * rebalance or exit) covers it.  A partition revoked meanwhile
+         * refuses the store; its new owner reads the record again. */
+        if (commit)
+            rd_kafka_offset_store(m->rkt, m->partition, m->offset);
         rd_kafka_message_destroy(m);
         got++;
         last = cli_now_ms();
@@ -421,9 +533,64 @@ static int consume_loop(struct consume_args *ca)
     return CLI_OK;
 }
 
+/* Joins the group and subscribes; the group assigns the partitions. */
+static int consume_group(struct consume_args *ca)
+{
+    struct cli_client *c = &ca->client;
+    rd_kafka_conf_t *conf = cli_conf_new(c);
+    if (!conf)
+        return CLI_FAIL;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    if (cli_conf_set(c, conf, "group.id", ca->group) ||
+        cli_conf_set(c, conf, "enable.auto.commit", ca->no_commit ? "false" : "true") ||
+        /* Offsets are stored by hand once a record is printed. */
+        cli_conf_set(c, conf, "enable.auto.offset.store", "false") ||
+        cli_conf_set(c, conf, "auto.offset.reset",
+                     ca->start == START_BEGINNING ? "earliest" : "latest")) {
+        rd_kafka_conf_destroy(conf);
+        return CLI_FAIL;
+    }
+    int rc = cli_client_start(c, RD_KAFKA_CONSUMER, conf);
+    if (rc)
+        return rc;
+
+    const struct rd_kafka_metadata *md;
+    if (cli_metadata(c, ca->topic, &md))
+        return CLI_FAIL;
+    rc = cli_require_topic(c, md, ca->topic, NULL);
+    rd_kafka_metadata_destroy(md);
+    if (rc)
+        return rc;
+
+    rd_kafka_poll_set_consumer(c->rk);
+    rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, ca->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(c->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        cli_error(PROG, "cannot subscribe to '%s': %s", ca->topic, rd_kafka_err2str(err));
+        return CLI_FAIL;
+    }
+    rc = consume_loop(ca);
+    if (!ca->no_commit) {
+        /* What was printed last is committed before leaving. */
+        err = rd_kafka_commit(c->rk, NULL, 0);
+        if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET && !rc) {
+            cli_error(PROG, "cannot commit offsets of group '%s': %s", ca->group,
+                      rd_kafka_err2str(err));
+            rc = CLI_FAIL;
+        }
+    }
+    /* Revokes the assignment and sends LeaveGroup. */
+    rd_kafka_consumer_close(c->rk);
+    return rc;
+}
+
 static int consume_run(struct consume_args *ca)
 {
     struct cli_client *c = &ca->client;
+    if (ca->group)
+        return consume_group(ca);
     rd_kafka_conf_t *conf = cli_conf_new(c);
     if (!conf)
         return CLI_FAIL;

@@ -275,6 +275,32 @@ static struct gmember *member_by_instance(struct group *g, kstr_t instance)
     return NULL;
 }
 
+/*
+ * Kafka's validateCurrentMember: with an instance id, that instance must
+ * exist and be mapped to member_id (another id means this one was
+ * replaced: FENCED_INSTANCE_ID, which clients treat as fatal rather than
+ * rejoining and pushing the new instance out); without, member_id must
+ * be a member.
+ */
+int16_t group_validate_member(struct group *g, kstr_t member_id, kstr_t instance_id,
+                              struct gmember **out, int *idx)
+{
+    *out = NULL;
+    if (!g)
+        return E_UNKNOWN_MEMBER_ID;
+    if (instance_id.len >= 0) {
+        struct gmember *m = member_by_instance(g, instance_id);
+        if (!m)
+            return E_UNKNOWN_MEMBER_ID;
+        if (!keq(member_id, m->id))
+            return E_FENCED_INSTANCE_ID;
+        *out = member_find(g, member_id, idx);
+        return KERR_NONE;
+    }
+    *out = member_find(g, member_id, idx);
+    return *out ? KERR_NONE : E_UNKNOWN_MEMBER_ID;
+}
+
 static char *new_member_id(kstr_t prefix)
 {
     uint8_t r[16];
@@ -620,21 +646,37 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
                 wait_answer(old->sync_wait, E_FENCED_INSTANCE_ID);
                 old->sync_wait = NULL;
             }
+            char *old_leader = NULL;
             if (g->leader && !strcmp(g->leader, old->id)) {
-                free(g->leader);
+                old_leader = g->leader;
                 g->leader = xstrndup(id, strlen(id));
             }
             free(old->id);
             old->id = id;
             old->last_seen = clock_mono_ms();
-            bool same = protocols_equal(old, a);
-            if (g->state == GS_STABLE && same && strcmp(g->leader ? g->leader : "", id)) {
-                /* Nothing changed: no rebalance; SyncGroup returns the
-                 * assignment it had. */
-                fill_join(g, old, w);
-                rc = answer_now(w, KERR_NONE);
-                goto out;
+            member_set_protocols(old, a);
+            if (g->state == GS_STABLE) {
+                /* Kafka: a static member returning to a stable group does
+                 * not rebalance unless the group's protocol would change.
+                 * The answer names the old leader id, so a returning
+                 * leader does not compute an assignment the stable group
+                 * would never hand out; SyncGroup returns the one it had. */
+                char *sel = select_protocol(g);
+                bool changed = !sel || !g->protocol || strcmp(sel, g->protocol);
+                free(sel);
+                if (!changed) {
+                    fill_join(g, old, w);
+                    w->members_count = 0;
+                    if (old_leader)
+                        w->leader = acopy(w->arena, old_leader);
+                    free(old_leader);
+                    rlog_info("group %s: static member %s is back as %s, no rebalance", g->id,
+                              old->instance_id, old->id);
+                    rc = answer_now(w, KERR_NONE);
+                    goto out;
+                }
             }
+            free(old_leader);
             member_set_protocols(old, a);
             prepare_rebalance(g, "static member rejoined");
             rc = park_join(g, old, w);
@@ -668,13 +710,10 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
             rc = park_join(g, m, w);
             goto out;
         }
-    struct gmember *m = member_find(g, a->member_id, NULL);
-    if (!m) {
-        rc = answer_now(w, E_UNKNOWN_MEMBER_ID);
-        goto out;
-    }
-    if (m->instance_id && !keq(a->group_instance_id, m->instance_id)) {
-        rc = answer_now(w, E_FENCED_INSTANCE_ID);
+    struct gmember *m;
+    int16_t verr = group_validate_member(g, a->member_id, a->group_instance_id, &m, NULL);
+    if (verr) {
+        rc = answer_now(w, verr);
         goto out;
     }
     m->last_seen = clock_mono_ms();
@@ -704,13 +743,10 @@ int group_sync(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t ins
     pthread_mutex_lock(&gc.mu);
     int rc;
     struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
-    struct gmember *m = g ? member_find(g, member_id, NULL) : NULL;
-    if (!m) {
-        rc = answer_now(w, E_UNKNOWN_MEMBER_ID);
-        goto out;
-    }
-    if (m->instance_id && !keq(instance_id, m->instance_id)) {
-        rc = answer_now(w, E_FENCED_INSTANCE_ID);
+    struct gmember *m;
+    int16_t verr = group_validate_member(g, member_id, instance_id, &m, NULL);
+    if (verr) {
+        rc = answer_now(w, verr);
         goto out;
     }
     if (generation != g->generation) {
@@ -789,11 +825,10 @@ int16_t group_heartbeat(kstr_t group_id, int32_t generation, kstr_t member_id,
     pthread_mutex_lock(&gc.mu);
     int16_t err = KERR_NONE;
     struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
-    struct gmember *m = g ? member_find(g, member_id, NULL) : NULL;
-    if (!m)
-        err = E_UNKNOWN_MEMBER_ID;
-    else if (m->instance_id && !keq(instance_id, m->instance_id))
-        err = E_FENCED_INSTANCE_ID;
+    struct gmember *m;
+    err = group_validate_member(g, member_id, instance_id, &m, NULL);
+    if (err)
+        ;
     else if (generation != g->generation)
         err = E_ILLEGAL_GENERATION;
     else {
@@ -812,18 +847,16 @@ int16_t group_leave(kstr_t group_id, kstr_t member_id, kstr_t instance_id)
     struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
     int idx = -1;
     struct gmember *m = NULL;
-    if (g && member_id.len > 0)
-        m = member_find(g, member_id, &idx);
-    else if (g && instance_id.len >= 0) {
+    if (g && member_id.len <= 0 && instance_id.len >= 0) {
+        /* LeaveGroup v3+ may name a static member by instance only. */
         m = member_by_instance(g, instance_id);
         if (m)
             member_find(g, kstr_c(m->id), &idx);
+        err = m ? KERR_NONE : E_UNKNOWN_MEMBER_ID;
+    } else {
+        err = group_validate_member(g, member_id, instance_id, &m, &idx);
     }
-    if (!m)
-        err = E_UNKNOWN_MEMBER_ID;
-    else if (m->instance_id && instance_id.len >= 0 && !keq(instance_id, m->instance_id))
-        err = E_FENCED_INSTANCE_ID;
-    else {
+    if (!err) {
         rlog_info("group %s: member %s left", g->id, m->id);
         member_remove_at(g, idx, E_UNKNOWN_MEMBER_ID);
         if (g->n == 0 && g->state != GS_PREPARING) {

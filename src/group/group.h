@@ -119,6 +119,10 @@ int16_t group_all_offsets(kstr_t group_id, arena_t *a, struct group_offset **out
 /* OffsetDelete: removes the offsets of partitions no member subscribes to. */
 int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t n);
 
+/* A deleted topic's committed offsets go from every group (as in Kafka),
+ * so a topic re-created under the name starts without them. */
+void groups_forget_topic(const char *topic, size_t len);
+
 /* ---- admin ---- */
 
 struct group_summary {

@@ -71,6 +71,8 @@ struct goffset *group_offset_upsert(struct group *g, const char *topic, size_t t
                                     int32_t partition);
 void group_offset_remove(struct group *g, const char *topic, size_t tlen, int32_t partition);
 void group_remove(struct group *g);
+int16_t group_validate_member(struct group *g, kstr_t member_id, kstr_t instance_id,
+                              struct gmember **out, int *idx);
 
 /* store.c: appends to __consumer_offsets (under gc.mu). 0 or -1. */
 int store_open(char *err, size_t errlen);

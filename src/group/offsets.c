@@ -53,7 +53,8 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
     pthread_mutex_lock(&gc.mu);
     int16_t err = KERR_NONE;
     struct group *g = group_find(group_id.ptr, (size_t)group_id.len);
-    if (generation < 0 && member_id.len <= 0) {
+    /* Kafka's validateOffsetCommit, in its order. */
+    if (generation < 0 && member_id.len <= 0 && instance_id.len < 0) {
         /* A commit from outside the group protocol (manual assignment):
          * allowed while nobody is a member. */
         if (!g)
@@ -61,24 +62,17 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
         if (g->n > 0)
             err = E_UNKNOWN_MEMBER_ID;
     } else if (!g) {
-        err = E_UNKNOWN_MEMBER_ID;
+        /* A generation for a group that does not exist comes from an
+         * older incarnation of it. */
+        err = generation >= 0 ? E_ILLEGAL_GENERATION : E_UNKNOWN_MEMBER_ID;
     } else {
-        struct gmember *m = NULL;
-        for (int i = 0; i < g->n && !m; i++)
-            if (member_id.len >= 0 && strlen(g->m[i]->id) == (size_t)member_id.len &&
-                !memcmp(g->m[i]->id, member_id.ptr, (size_t)member_id.len))
-                m = g->m[i];
-        if (g->state == GS_COMPLETING)
-            err = E_REBALANCE_IN_PROGRESS;
-        else if (!m)
-            err = E_UNKNOWN_MEMBER_ID;
-        else if (m->instance_id &&
-                 (instance_id.len < 0 || strlen(m->instance_id) != (size_t)instance_id.len ||
-                  memcmp(m->instance_id, instance_id.ptr, (size_t)instance_id.len)))
-            err = E_FENCED_INSTANCE_ID;
-        else if (generation != g->generation)
+        struct gmember *m;
+        err = group_validate_member(g, member_id, instance_id, &m, NULL);
+        if (err == KERR_NONE && generation != g->generation)
             err = E_ILLEGAL_GENERATION;
-        else
+        else if (err == KERR_NONE && g->state == GS_COMPLETING)
+            err = E_REBALANCE_IN_PROGRESS;
+        else if (err == KERR_NONE)
             m->last_seen = clock_mono_ms();
     }
     if (err == KERR_NONE) {
@@ -229,6 +223,33 @@ int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t
     }
     pthread_mutex_unlock(&gc.mu);
     return err;
+}
+
+void groups_forget_topic(const char *topic, size_t len)
+{
+    pthread_mutex_lock(&gc.mu);
+    for (int i = 0; i < gc.n; i++) {
+        struct group *g = gc.g[i];
+        struct group_offset *del = NULL;
+        int32_t nd = 0;
+        for (int k = 0; k < g->n_offs; k++)
+            if (strlen(g->offs[k].topic) == len && !memcmp(g->offs[k].topic, topic, len)) {
+                struct group_offset *d = realloc(del, (size_t)(nd + 1) * sizeof *del);
+                if (!d)
+                    break;
+                del = d;
+                memset(&del[nd], 0, sizeof del[nd]);
+                del[nd].topic = (kstr_t){g->offs[k].topic, (int32_t)len};
+                del[nd].partition = g->offs[k].partition;
+                nd++;
+            }
+        /* Tombstones first, so the offsets stay gone after a restart. */
+        if (nd && store_offset_tombstones(g, del, nd) == 0)
+            for (int32_t k = nd - 1; k >= 0; k--)
+                group_offset_remove(g, topic, len, del[k].partition);
+        free(del);
+    }
+    pthread_mutex_unlock(&gc.mu);
 }
 
 /* ---- ListGroups, DescribeGroups, DeleteGroups ---- */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "broker/topics.h"
+#include "group/group.h"
 #include "kafka/errors.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
@@ -149,6 +150,8 @@ int handle_delete_topics(struct kreq *r)
             topic_put(t);
         }
         rt->error_code = topics_delete(name.ptr, (size_t)name.len);
+        if (rt->error_code == KERR_NONE)
+            groups_forget_topic(name.ptr, (size_t)name.len);
     }
     delete_topics_response_encode(&r->out, v, &resp);
     return KH_DONE;
