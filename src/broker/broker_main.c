@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/compaction.h"
 #include "broker/config.h"
 #include "broker/flusher.h"
 #include "broker/topics.h"
@@ -169,8 +170,13 @@ int cmd_broker(int argc, char **argv)
               fresh   ? "new data directory"
               : clean ? "clean shutdown before"
                       : "recovered after an unclean shutdown");
-    if (flusher_start() || server_start(&cfg, err, sizeof err)) {
+    err[0] = 0;
+    if (flusher_start() ||
+        compaction_start(config_long(&cfg, "log.cleaner.backoff.ms"),
+                         config_long(&cfg, "log.cleaner.dedupe.buffer.size")) ||
+        server_start(&cfg, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
+        compaction_stop();
         flusher_stop();
         groups_close();
         topics_close(true);
@@ -195,6 +201,7 @@ int cmd_broker(int argc, char **argv)
         topics_housekeep(clock_wall_ms(), retention);
         groups_tick();
     }
+    compaction_stop();
     flusher_stop();
     server_stop();
     groups_close();

@@ -42,7 +42,16 @@ const struct config_def config_defs[] = {
     {"log.message.timestamp.type", "message.timestamp.type", CFG_STRING, "CreateTime",
      "CreateTime or LogAppendTime"},
     {"message.max.bytes", "max.message.bytes", CFG_INT, "1048588", "largest record batch"},
-    {"log.cleanup.policy", "cleanup.policy", CFG_LIST, "delete", "delete (compact: not yet)"},
+    {"log.cleanup.policy", "cleanup.policy", CFG_LIST, "delete", "delete, compact, or both"},
+    {"log.cleaner.delete.retention.ms", "delete.retention.ms", CFG_LONG, "86400000",
+     "how long a compacted topic keeps tombstones"},
+    {"log.cleaner.min.compaction.lag.ms", "min.compaction.lag.ms", CFG_LONG, "0",
+     "records younger than this are not compacted"},
+    {"log.cleaner.min.cleanable.ratio", "min.cleanable.dirty.ratio", CFG_DOUBLE, "0.5",
+     "compact when this share of the log is uncompacted"},
+    {"log.cleaner.backoff.ms", NULL, CFG_LONG, "15000", "how often the cleaner looks for work"},
+    {"log.cleaner.dedupe.buffer.size", NULL, CFG_LONG, "67108864",
+     "memory for the cleaner's key map"},
     {"compression.type", "compression.type", CFG_STRING, "producer", "producer: keep as sent"},
     {"min.insync.replicas", "min.insync.replicas", CFG_INT, "1", "replicas for acks=all"},
 };
@@ -101,6 +110,16 @@ static int check_value(const struct config_def *d, const char *key, const char *
             return -1;
         }
         return 0;
+    case CFG_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || end == v || *end || d < 0 || d > 1) {
+            snprintf(err, errlen, "%s: '%s' is not a number between 0 and 1", key, v);
+            return -1;
+        }
+        return 0;
+    }
     case CFG_BOOL:
         if (strcmp(v, "true") && strcmp(v, "false")) {
             snprintf(err, errlen, "%s: '%s' is not true or false", key, v);
@@ -315,6 +334,11 @@ static int64_t long_of(const struct broker_config *c, const char *key)
     return x;
 }
 
+int64_t config_long(const struct broker_config *c, const char *key)
+{
+    return find_broker_key(key) < 0 ? 0 : long_of(c, key);
+}
+
 int config_finish(struct broker_config *c, char *err, size_t errlen)
 {
     const char *l = value_of(c, "listeners");
@@ -418,10 +442,24 @@ int config_resolve_topic(const struct broker_config *c, const struct config_over
             out->log.log_append_time = !strcmp(v, "LogAppendTime");
         else if (!strcmp(k, "max.message.bytes"))
             out->log.max_message_bytes = (int32_t)x;
-        else if (!strcmp(k, "cleanup.policy"))
+        else if (!strcmp(k, "cleanup.policy")) {
             out->compact = strstr(v, "compact") != NULL;
+            out->delete_policy = strstr(v, "delete") != NULL;
+        } else if (!strcmp(k, "delete.retention.ms"))
+            out->log.delete_retention_ms = x;
+        else if (!strcmp(k, "min.compaction.lag.ms"))
+            out->log.min_compaction_lag_ms = x;
+        else if (!strcmp(k, "min.cleanable.dirty.ratio"))
+            out->log.min_cleanable_dirty_ratio = strtod(v, NULL);
         else if (!strcmp(k, "min.insync.replicas"))
             out->min_insync_replicas = (int32_t)x;
+    }
+    out->log.compact = out->compact;
+    /* compact alone keeps every key's last record forever: no time or
+     * size retention (compact,delete applies both). */
+    if (out->compact && !out->delete_policy) {
+        out->log.retention_ms = -1;
+        out->log.retention_bytes = -1;
     }
     return 0;
 }

@@ -17,7 +17,7 @@
 
 #include "storage/plog.h"
 
-enum config_type { CFG_INT, CFG_LONG, CFG_BOOL, CFG_STRING, CFG_LIST };
+enum config_type { CFG_INT, CFG_LONG, CFG_BOOL, CFG_STRING, CFG_LIST, CFG_DOUBLE };
 
 /* Kafka's DescribeConfigs config sources. */
 enum config_source {
@@ -48,7 +48,8 @@ struct config_overrides {
 struct topic_settings {
     struct plog_config log;
     bool flush_sync;         /* ack only after fsync (group commit) */
-    bool compact;            /* cleanup.policy contains compact (not yet served) */
+    bool compact;            /* cleanup.policy contains compact */
+    bool delete_policy;      /* cleanup.policy contains delete */
     int32_t min_insync_replicas;
 };
 
@@ -85,6 +86,8 @@ int config_load_file(struct broker_config *c, const char *path, char *err, size_
 int config_finish(struct broker_config *c, char *err, size_t errlen);
 
 const struct config_def *config_find_topic_key(const char *key);
+/* A numeric broker setting by key (0 when unknown). */
+int64_t config_long(const struct broker_config *c, const char *key);
 /* The broker's current value of a topic key's synonym. */
 const char *config_broker_value_for_topic_key(const struct broker_config *c,
                                               const struct config_def *d,

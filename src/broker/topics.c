@@ -436,11 +436,6 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
         topic_free(t, false);
         return KERR_INVALID_CONFIG;
     }
-    if (t->settings.compact) {
-        snprintf(err, errlen, "cleanup.policy=compact is not supported yet");
-        topic_free(t, false);
-        return KERR_INVALID_CONFIG;
-    }
     pthread_rwlock_wrlock(&reg.lock);
     bool found;
     find_idx(name, len, &found);
@@ -577,10 +572,6 @@ int16_t topics_set_overrides(const char *name, size_t len, const struct config_o
     struct topic_settings st;
     if (config_resolve_topic(reg.cfg, o, &st, err, errlen))
         return KERR_INVALID_CONFIG;
-    if (st.compact) {
-        snprintf(err, errlen, "cleanup.policy=compact is not supported yet");
-        return KERR_INVALID_CONFIG;
-    }
     pthread_rwlock_wrlock(&reg.lock);
     bool found;
     int i = find_idx(name, len, &found);

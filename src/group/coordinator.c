@@ -6,22 +6,14 @@
 #include "broker/config.h"
 #include "group/group_int.h"
 
-static int64_t setting(const struct broker_config *cfg, const char *key)
-{
-    for (int i = 0; i < config_n_defs; i++)
-        if (config_defs[i].broker_key && !strcmp(config_defs[i].broker_key, key))
-            return strtoll(cfg->values[i], NULL, 10);
-    return 0;
-}
-
 int groups_open(const struct broker_config *cfg, char *err, size_t errlen)
 {
     gc.cfg = cfg;
-    gc.min_session_ms = (int32_t)setting(cfg, "group.min.session.timeout.ms");
-    gc.max_session_ms = (int32_t)setting(cfg, "group.max.session.timeout.ms");
-    gc.initial_delay_ms = (int32_t)setting(cfg, "group.initial.rebalance.delay.ms");
-    gc.metadata_max = (int32_t)setting(cfg, "offset.metadata.max.bytes");
-    gc.retention_ms = setting(cfg, "offsets.retention.minutes") * 60000;
+    gc.min_session_ms = (int32_t)config_long(cfg, "group.min.session.timeout.ms");
+    gc.max_session_ms = (int32_t)config_long(cfg, "group.max.session.timeout.ms");
+    gc.initial_delay_ms = (int32_t)config_long(cfg, "group.initial.rebalance.delay.ms");
+    gc.metadata_max = (int32_t)config_long(cfg, "offset.metadata.max.bytes");
+    gc.retention_ms = config_long(cfg, "offsets.retention.minutes") * 60000;
     if (store_open(err, errlen))
         return -1;
     pthread_mutex_lock(&gc.mu);

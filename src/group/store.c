@@ -376,18 +376,24 @@ int store_load(void)
 
 int store_open(char *err, size_t errlen)
 {
+    /* Compacted, as Kafka's: the last commit per key stays forever, the
+     * older ones go, so the topic (and the load on start) stays small. */
+    struct config_overrides o = {0};
+    config_overrides_set(&o, "cleanup.policy", "compact");
+    config_overrides_set(&o, "segment.bytes", "104857600");
     struct topic *t = topics_get(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC));
-    if (!t) {
-        /* Offsets must outlive any retention: kept until compaction
-         * replaces old commits with newer ones. */
-        struct config_overrides o = {0};
-        config_overrides_set(&o, "retention.ms", "-1");
-        config_overrides_set(&o, "segment.bytes", "104857600");
-        int16_t code = topics_create(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC), 1, &o,
-                                     false, &t, err, errlen);
-        config_overrides_free(&o);
-        if (code)
-            return -1;
+    int16_t code = 0;
+    if (!t)
+        code = topics_create(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC), 1, &o, false, &t,
+                             err, errlen);
+    else if (!t->settings.compact)
+        /* Written by a release without compaction: compact it from now on. */
+        code = topics_set_overrides(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC), &o, false,
+                                    err, errlen);
+    config_overrides_free(&o);
+    if (code) {
+        topic_put(t);
+        return -1;
     }
     offsets_topic = t;
     return 0;

@@ -17,7 +17,7 @@
 #define RES_TOPIC 2
 #define RES_BROKER 4
 
-enum { CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_LONG = 5, CT_LIST = 7 };
+enum { CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_LONG = 5, CT_DOUBLE = 6, CT_LIST = 7 };
 
 static int8_t config_type_code(enum config_type t)
 {
@@ -26,6 +26,7 @@ static int8_t config_type_code(enum config_type t)
     case CFG_INT: return CT_INT;
     case CFG_LONG: return CT_LONG;
     case CFG_LIST: return CT_LIST;
+    case CFG_DOUBLE: return CT_DOUBLE;
     default: return CT_STRING;
     }
 }

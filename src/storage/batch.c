@@ -13,7 +13,9 @@
  *                                       1 gzip, 2 snappy, 3 lz4, 4 zstd),
  *                                       3 timestamp type (1 LogAppendTime),
  *                                       4 transactional, 5 control,
- *                                       6 has delete horizon
+ *                                       6 has delete horizon (then
+ *                                       baseTimestamp is that horizon;
+ *                                       only the cleaner sets it)
  *   23      4     lastOffsetDelta       int32
  *   27      8     baseTimestamp         int64
  *   35      8     maxTimestamp          int64
@@ -246,12 +248,14 @@ int batch_validate(const uint8_t *p, size_t len, bool strict, struct batch_info 
         return rc;
     struct batch_record rec;
     int64_t max_ts = -1;
-    int32_t last_delta = -1;
+    int32_t last_delta = -1, null_keys = 0;
+    bool control = h.attributes & BATCH_ATTR_CONTROL;
     while ((rc = batch_records_next(&rs, &rec)) == 1) {
         int64_t ts = h.base_timestamp + rec.timestamp_delta;
         if (ts > max_ts)
             max_ts = ts;
         last_delta = rec.offset_delta;
+        null_keys += !control && !rec.key;
     }
     batch_records_end(&rs);
     if (rc < 0)
@@ -263,6 +267,7 @@ int batch_validate(const uint8_t *p, size_t len, bool strict, struct batch_info 
     if (info) {
         info->max_record_timestamp = max_ts;
         info->records = rs.read;
+        info->null_keys = null_keys;
     }
     return PLOG_OK;
 }
@@ -362,6 +367,49 @@ void batch_builder_add(struct batch_builder *b, int64_t timestamp, const void *k
     memcpy(b->recs + b->len, lenbuf, ln);
     memmove(b->recs + b->len + ln, body, n);
     b->len += ln + n;
+    b->last_offset_delta = b->count;
+    b->count++;
+    if (timestamp > b->max_timestamp)
+        b->max_timestamp = timestamp;
+}
+
+void batch_builder_add_record(struct batch_builder *b, int64_t timestamp,
+                              const struct batch_record *rec)
+{
+    size_t hlen = (size_t)(rec->headers_end - rec->headers);
+    size_t need = 1 + 10 + 5 + 5 + (rec->key_len > 0 ? (size_t)rec->key_len : 0) + 5 +
+                  (rec->value_len > 0 ? (size_t)rec->value_len : 0) + 5 + hlen;
+    bb_reserve(b, need + 5);
+    if (b->oom)
+        return;
+    uint8_t *body = b->recs + b->len + 5;
+    size_t n = 0;
+    body[n++] = (uint8_t)rec->attributes;
+    /* Wrapping arithmetic: the timestamps come from disk and may be
+     * anything; what matters is that base + delta gives them back. */
+    n += put_varlong(body + n, (int64_t)((uint64_t)timestamp - (uint64_t)b->base_timestamp));
+    n += put_varlong(body + n, rec->offset_delta);
+    n += put_varlong(body + n, rec->key ? rec->key_len : -1);
+    if (rec->key && rec->key_len > 0) {
+        memcpy(body + n, rec->key, (size_t)rec->key_len);
+        n += (size_t)rec->key_len;
+    }
+    n += put_varlong(body + n, rec->value ? rec->value_len : -1);
+    if (rec->value && rec->value_len > 0) {
+        memcpy(body + n, rec->value, (size_t)rec->value_len);
+        n += (size_t)rec->value_len;
+    }
+    n += put_varlong(body + n, rec->header_count);
+    if (hlen) {
+        memcpy(body + n, rec->headers, hlen);
+        n += hlen;
+    }
+    uint8_t lenbuf[5];
+    size_t ln = put_varlong(lenbuf, (int64_t)n);
+    memcpy(b->recs + b->len, lenbuf, ln);
+    memmove(b->recs + b->len + ln, body, n);
+    b->len += ln + n;
+    b->last_offset_delta = rec->offset_delta;
     b->count++;
     if (timestamp > b->max_timestamp)
         b->max_timestamp = timestamp;
@@ -394,7 +442,7 @@ int batch_builder_finish(struct batch_builder *b, uint8_t **out, size_t *out_len
     p[16] = 2;
     int16_t attrs = (int16_t)((b->attributes & ~BATCH_ATTR_CODEC_MASK) | (b->codec & 7));
     batch_put_be16(p + 21, attrs);
-    batch_put_be32(p + 23, b->count > 0 ? b->count - 1 : 0);
+    batch_put_be32(p + 23, b->count > 0 ? b->last_offset_delta : 0);
     batch_put_be64(p + 27, b->base_timestamp);
     batch_put_be64(p + 35, b->count > 0 ? b->max_timestamp : b->base_timestamp);
     batch_put_be64(p + 43, b->producer_id);

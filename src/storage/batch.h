@@ -82,6 +82,7 @@ void batch_update_crc(uint8_t *p, size_t size);
 struct batch_info {
     int64_t max_record_timestamp; /* -1 when no records */
     int32_t records;
+    int32_t null_keys; /* records with a null key (control batches not counted) */
 };
 
 /*
@@ -155,6 +156,7 @@ struct batch_builder {
     int32_t base_sequence;
     int32_t partition_leader_epoch;
     int64_t base_offset;
+    int32_t last_offset_delta; /* of the last record added */
     bool oom;
 };
 
@@ -164,6 +166,15 @@ void batch_builder_init(struct batch_builder *b, int codec, int64_t base_timesta
 void batch_builder_add(struct batch_builder *b, int64_t timestamp, const void *key, int32_t key_len,
                        const void *value, int32_t value_len, const struct batch_header_kv *headers,
                        int header_count);
+/*
+ * Adds a copy of a record read from another batch (batch_records_next):
+ * same attributes, key, value and headers (copied as they are), same
+ * offsetDelta, which must be larger than the last one added, so a batch
+ * rebuilt without some of its records keeps every offset.  `timestamp`
+ * is absolute; its delta is taken from the builder's base_timestamp.
+ */
+void batch_builder_add_record(struct batch_builder *b, int64_t timestamp,
+                              const struct batch_record *rec);
 /* Produces the batch (malloc'ed, CRC set).  0, or -1 on allocation or
  * compression failure.  The builder can then be freed. */
 int batch_builder_finish(struct batch_builder *b, uint8_t **out, size_t *out_len);

@@ -157,6 +157,16 @@ void index_close(struct index *ix)
     ix->fd = -1;
 }
 
+int index_set_path(struct index *ix, const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -1;
+    free(ix->path);
+    ix->path = p;
+    return 0;
+}
+
 void index_set_max_bytes(struct index *ix, size_t max_bytes)
 {
     ix->max_entries = max_bytes / ix->esize;

@@ -49,6 +49,9 @@ int index_sync(struct index *ix);
  * close the file.  0 or -1 (the index stays usable either way). */
 int index_release(struct index *ix);
 void index_close(struct index *ix);
+/* The file was renamed (the cleaner's swap): later reopens use `path`.
+ * 0 or -1 (out of memory; the old name is kept). */
+int index_set_path(struct index *ix, const char *path);
 /* New capacity (segment.index.bytes changed); takes effect for appends. */
 void index_set_max_bytes(struct index *ix, size_t max_bytes);
 

@@ -7,11 +7,16 @@
  *   leader-epoch-checkpoint                plog_append (new epoch), truncation
  *   log-start-offset                       plog_delete_records
  *   recovery-point                         plog_flush (after a segment rolled)
+ *   cleaner-checkpoint                     plog_clean (cleaner.c), truncation
+ *
+ * The struct itself is in plog_int.h, shared with the log cleaner.
  *
  * In-memory invariants, under l->mu:
  *   - segs[] is sorted by base offset, never empty; segs[nsegs-1] is the
  *     active segment, the others are sealed;
- *   - segs[i]->next_offset <= segs[i+1]->base_offset;
+ *   - segs[i]->next_offset <= segs[i+1]->base_offset (a compacted
+ *     segment may hold no batch up to its next_offset: offsets in a gap
+ *     read as the next batch there is);
  *   - log_start <= leo == active->next_offset;
  *   - flushed <= leo; recovery_point <= active->base_offset.
  *
@@ -20,6 +25,9 @@
  * by whoever fsyncs or writes the log-start / recovery-point checkpoints,
  * so those files have one writer at a time and fsync never holds mu.
  * The leader epoch checkpoint is written under mu (it changes rarely).
+ * Truncation also takes `swap_mu` (before flush_mu) so that it never
+ * runs while the cleaner swaps files; retention skips segments the
+ * cleaner has pinned (segment->cleaning).
  */
 #include "storage/plog.h"
 
@@ -37,32 +45,10 @@
 #include "common/rlog.h"
 #include "storage/batch.h"
 #include "storage/checkpoint.h"
+#include "storage/cleaner.h"
 #include "storage/fileio.h"
+#include "storage/plog_int.h"
 #include "storage/segment.h"
-
-struct plog {
-    pthread_mutex_t mu;
-    pthread_mutex_t flush_mu;
-    char *dir;
-    int dir_fd;
-    struct plog_config cfg;
-
-    struct segment **segs;
-    int nsegs, cap_segs;
-
-    int64_t log_start;
-    int64_t leo;
-    int64_t flushed;
-    int64_t recovery_point;
-    int64_t size_bytes;
-    int64_t unflushed_records;
-    int64_t oldest_unflushed_ms; /* -1 when nothing is unflushed */
-    bool read_only;
-    bool dir_dirty; /* files were created since the directory was fsynced */
-
-    struct epoch_entry *epochs;
-    int nepochs, cap_epochs;
-};
 
 void plog_config_defaults(struct plog_config *c)
 {
@@ -76,6 +62,10 @@ void plog_config_defaults(struct plog_config *c)
     c->segment_index_bytes = 10 * 1024 * 1024;
     c->log_append_time = false;
     c->max_message_bytes = 1048588; /* Kafka's message.max.bytes default */
+    c->compact = false;
+    c->delete_retention_ms = 24LL * 3600 * 1000;
+    c->min_compaction_lag_ms = 0;
+    c->min_cleanable_dirty_ratio = 0.5;
 }
 
 static struct segment *active(struct plog *l)
@@ -83,13 +73,13 @@ static struct segment *active(struct plog *l)
     return l->segs[l->nsegs - 1];
 }
 
-static int64_t roll_bytes(const struct plog_config *c)
+int64_t plog_roll_bytes(const struct plog_config *c)
 {
     /* Index positions are int32, so no segment may pass 2 GiB. */
     return c->segment_bytes > 0 && c->segment_bytes < INT32_MAX ? c->segment_bytes : INT32_MAX;
 }
 
-static void set_read_only(struct plog *l, const char *what)
+void plog_set_read_only(struct plog *l, const char *what)
 {
     if (!l->read_only)
         rlog_error("partition %s: %s failed (%s); the partition is now read-only", l->dir, what,
@@ -396,6 +386,8 @@ static void plog_free(struct plog *l)
         close(l->dir_fd);
     pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->flush_mu);
+    pthread_mutex_destroy(&l->swap_mu);
+    pthread_mutex_destroy(&l->clean_mu);
     free(l->dir);
     free(l);
 }
@@ -441,8 +433,12 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_mutex_init(&l->flush_mu, NULL);
+    pthread_mutex_init(&l->swap_mu, NULL);
+    pthread_mutex_init(&l->clean_mu, NULL);
     l->cfg = *cfg;
     l->oldest_unflushed_ms = -1;
+    l->clean_offset = -1;
+    l->clean_horizon_ms = -1;
     l->dir = strdup(dir);
     l->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!l->dir || l->dir_fd < 0) {
@@ -451,6 +447,13 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
         return -1;
     }
 
+    /* A clean interrupted by a crash is finished or undone before the
+     * segments are listed (the protocol is at the top of cleaner.c). */
+    if (cleaner_recover(l->dir_fd, dir) < 0) {
+        errf(err, errlen, "%s: completing an interrupted clean: %s", dir, strerror(errno));
+        plog_free(l);
+        return -1;
+    }
     int64_t *bases = NULL;
     int n = 0;
     if (list_segments(l, &bases, &n) < 0) {
@@ -549,6 +552,7 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
     }
     write_epochs |= epochs_truncate_end(l, l->leo);
     write_epochs |= epochs_truncate_start(l, l->log_start);
+    cleaner_load_checkpoint(l);
     if (write_epochs && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
         errf(err, errlen, "%s: writing %s: %s", dir, CKPT_LEADER_EPOCH, strerror(errno));
         plog_free(l);
@@ -564,18 +568,18 @@ static int roll(struct plog *l, int64_t now_ms)
 {
     struct segment *a = active(l), *s;
     if (segment_seal(a) != PLOG_OK) {
-        set_read_only(l, "sealing a segment");
+        plog_set_read_only(l, "sealing a segment");
         return PLOG_ERR_IO;
     }
     if (segment_create(l->dir, l->leo, (size_t)l->cfg.segment_index_bytes, now_ms, &s) < 0) {
-        set_read_only(l, "creating a segment");
+        plog_set_read_only(l, "creating a segment");
         return PLOG_ERR_IO;
     }
     if (push_segment(l, s) < 0) {
         segment_delete_files(s);
         segment_unref(s);
         errno = ENOMEM;
-        set_read_only(l, "rolling");
+        plog_set_read_only(l, "rolling");
         return PLOG_ERR_IO;
     }
     l->dir_dirty = true;
@@ -587,7 +591,7 @@ static bool should_roll(struct plog *l, size_t len, int64_t records, int64_t now
     struct segment *a = active(l);
     if (a->size == 0)
         return false;
-    return a->size + (int64_t)len > roll_bytes(&l->cfg) || index_full(&a->oidx) ||
+    return a->size + (int64_t)len > plog_roll_bytes(&l->cfg) || index_full(&a->oidx) ||
            a->tidx.n + 1 >= a->tidx.max_entries ||
            (l->cfg.segment_ms >= 0 && now_ms - a->roll_base_ms >= l->cfg.segment_ms) ||
            l->leo + records - 1 - a->base_offset > INT32_MAX;
@@ -601,8 +605,9 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
 
     pthread_mutex_lock(&l->mu);
     int64_t max_bytes = l->cfg.max_message_bytes;
-    int64_t seg_bytes = roll_bytes(&l->cfg);
+    int64_t seg_bytes = plog_roll_bytes(&l->cfg);
     bool append_time = l->cfg.log_append_time;
+    bool compact = l->cfg.compact;
     pthread_mutex_unlock(&l->mu);
 
     /* Validate everything before anything is written (no mutex needed:
@@ -626,10 +631,21 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
             rc = PLOG_ERR_TOO_LARGE;
             break;
         }
+        /* The delete horizon is the cleaner's own mark (cleaner.c): a
+         * producer's would let tombstones go before their time. */
+        if (h.attributes & BATCH_ATTR_DELETE_HORIZON) {
+            rc = PLOG_ERR_INVALID;
+            break;
+        }
         struct batch_info info;
         rc = batch_validate(batches + off, (size_t)batch_size(&h), true, &info);
         if (rc != PLOG_OK)
             break;
+        /* Kafka: "Compacted topic cannot accept message without key". */
+        if (compact && info.null_keys > 0) {
+            rc = PLOG_ERR_INVALID;
+            break;
+        }
         max_ts[count++] = info.max_record_timestamp;
         records += info.records;
         off += (size_t)batch_size(&h);
@@ -649,7 +665,7 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
     if (leader_epoch >= 0 && (l->nepochs == 0 || leader_epoch > l->epochs[l->nepochs - 1].epoch)) {
         if (epochs_add(l, leader_epoch, l->leo) < 0 ||
             ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
-            set_read_only(l, "writing the leader epoch checkpoint");
+            plog_set_read_only(l, "writing the leader epoch checkpoint");
             rc = PLOG_ERR_IO;
             goto out;
         }
@@ -681,7 +697,7 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
     struct segment *a = active(l);
     rc = segment_append(a, batches, len, l->cfg.index_interval_bytes, now_ms);
     if (rc != PLOG_OK) {
-        set_read_only(l, "writing to the log");
+        plog_set_read_only(l, "writing to the log");
         /* When only an index write failed the batches are in the log and
          * readable: keep the offsets in step with the file, but still
          * report the failure. */
@@ -746,38 +762,52 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, int64_t max_off
         pthread_mutex_unlock(&l->mu);
         return PLOG_ERR_OUT_OF_RANGE;
     }
-    if (offset == l->leo || offset >= max_offset) {
-        pthread_mutex_unlock(&l->mu);
-        return PLOG_OK;
-    }
-    int i = find_segment(l, offset);
-    while (i < l->nsegs && offset >= l->segs[i]->next_offset)
-        i++;
-    if (i == l->nsegs) {
-        pthread_mutex_unlock(&l->mu);
-        return PLOG_OK;
-    }
-    struct segment *s = l->segs[i];
-    long ix = index_lookup(&s->oidx, offset);
-    int64_t pos = ix >= 0 ? index_position_at(&s->oidx, (size_t)ix) : 0;
-    int64_t limit = s->size; /* never past what is wholly written */
-    segment_ref(s);
-    pthread_mutex_unlock(&l->mu);
-
-    /* File reads without the mutex: bytes below `limit` do not change. */
+    struct segment *s;
+    int64_t pos, limit;
     struct batch_hdr h;
     int rc = PLOG_OK;
-    for (;;) {
-        if (pos >= limit) {
-            segment_unref(s);
+    for (;;) { /* mu held here */
+        if (offset >= l->leo || offset >= max_offset) {
+            pthread_mutex_unlock(&l->mu);
             return PLOG_OK;
         }
-        rc = segment_read_header(s, pos, limit, &h);
-        if (rc != PLOG_OK)
-            goto fail;
-        if (batch_last_offset(&h) >= offset)
+        int i = find_segment(l, offset);
+        while (i < l->nsegs && offset >= l->segs[i]->next_offset)
+            i++;
+        if (i == l->nsegs) {
+            pthread_mutex_unlock(&l->mu);
+            return PLOG_OK;
+        }
+        s = l->segs[i];
+        long ix = index_lookup(&s->oidx, offset);
+        pos = ix >= 0 ? index_position_at(&s->oidx, (size_t)ix) : 0;
+        limit = s->size; /* never past what is wholly written */
+        int64_t seg_end = s->next_offset;
+        segment_ref(s);
+        pthread_mutex_unlock(&l->mu);
+
+        /* File reads without the mutex: bytes below `limit` do not change. */
+        bool found = false;
+        while (pos < limit) {
+            rc = segment_read_header(s, pos, limit, &h);
+            if (rc != PLOG_OK)
+                goto fail;
+            if (batch_last_offset(&h) >= offset) {
+                found = true;
+                break;
+            }
+            pos += batch_size(&h);
+        }
+        if (found)
             break;
-        pos += batch_size(&h);
+        segment_unref(s);
+        /* Nothing at or after `offset` here: compaction removed the end
+         * of this segment (cleaner.c), so the answer is the first batch
+         * of a later one.  Each round moves offset forward. */
+        if (seg_end <= offset)
+            return PLOG_OK; /* cannot be (offset < next_offset); keeps it finite */
+        offset = seg_end;
+        pthread_mutex_lock(&l->mu);
     }
     int64_t start = pos, total = 0;
     for (;;) {
@@ -806,10 +836,10 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, int64_t max_off
     out->ref = s;
     return PLOG_OK;
 fail:
-    segment_unref(s);
     if (rc == PLOG_ERR_CORRUPT)
         rlog_error("partition %s: segment %s: bad batch header at position %lld", l->dir, s->path,
                    (long long)pos);
+    segment_unref(s);
     return rc;
 }
 
@@ -902,7 +932,7 @@ int64_t plog_flush(struct plog *l)
     pthread_mutex_lock(&l->mu);
     int64_t result;
     if (rc < 0) {
-        set_read_only(l, "fsync");
+        plog_set_read_only(l, "fsync");
         result = PLOG_ERR_IO;
     } else {
         if (target > l->flushed)
@@ -928,7 +958,7 @@ int64_t plog_flush(struct plog *l)
     if (write_rp) {
         if (ckpt_write_offset(l->dir_fd, CKPT_RECOVERY_POINT, new_rp) < 0) {
             pthread_mutex_lock(&l->mu);
-            set_read_only(l, "writing the recovery point");
+            plog_set_read_only(l, "writing the recovery point");
             pthread_mutex_unlock(&l->mu);
             result = PLOG_ERR_IO;
         } else {
@@ -1010,7 +1040,7 @@ void plog_set_config(struct plog *l, const struct plog_config *cfg)
 
 /* ---- retention ---- */
 
-static int64_t segment_largest_ts(const struct segment *s)
+int64_t plog_segment_largest_ts(const struct segment *s)
 {
     if (s->max_ts >= 0)
         return s->max_ts;
@@ -1031,13 +1061,16 @@ int plog_housekeep(struct plog *l, int64_t now_ms)
     int deleted = 0;
     while (l->nsegs > 1) {
         struct segment *s = l->segs[0];
+        /* The cleaner is rewriting it: its turn comes after the swap. */
+        if (s->cleaning)
+            break;
         bool del = s->next_offset <= l->log_start;
         /* By size, Kafka's way: only while what is left still holds at
          * least retention_bytes. */
         if (!del && l->cfg.retention_bytes >= 0)
             del = l->size_bytes - s->size >= l->cfg.retention_bytes;
         if (!del && l->cfg.retention_ms >= 0)
-            del = now_ms - segment_largest_ts(s) > l->cfg.retention_ms;
+            del = now_ms - plog_segment_largest_ts(s) > l->cfg.retention_ms;
         if (!del)
             break;
         drop_segment(l, 0);
@@ -1077,7 +1110,7 @@ int plog_delete_records(struct plog *l, int64_t offset, int64_t *new_log_start)
     int rc = ro ? PLOG_ERR_IO : PLOG_OK;
     if (changed && !ro && ckpt_write_offset(l->dir_fd, CKPT_LOG_START, value) < 0) {
         pthread_mutex_lock(&l->mu);
-        set_read_only(l, "writing the log start offset");
+        plog_set_read_only(l, "writing the log start offset");
         pthread_mutex_unlock(&l->mu);
         rc = PLOG_ERR_IO;
     }
@@ -1091,6 +1124,7 @@ int plog_truncate_to(struct plog *l, int64_t offset)
 {
     if (offset < 0)
         return PLOG_ERR_OUT_OF_RANGE;
+    pthread_mutex_lock(&l->swap_mu);
     pthread_mutex_lock(&l->flush_mu);
     pthread_mutex_lock(&l->mu);
     int rc = PLOG_OK;
@@ -1100,10 +1134,20 @@ int plog_truncate_to(struct plog *l, int64_t offset)
     }
     if (offset >= l->leo)
         goto out;
+    /* A clean reading the segments now must not swap in what it made
+     * of them. */
+    l->trunc_gen++;
+    /* What gets appended after the cut was never compacted: lower the
+     * clean offset durably before cutting (cleaner.c relies on it). */
+    if (cleaner_truncating(l, offset) < 0) {
+        plog_set_read_only(l, "writing the cleaner checkpoint");
+        rc = PLOG_ERR_IO;
+        goto out;
+    }
     int64_t old_rp = l->recovery_point;
     if (offset <= l->segs[0]->base_offset || offset < l->log_start) {
         if (restart_at(l, offset, wall_ms()) < 0) {
-            set_read_only(l, "truncating");
+            plog_set_read_only(l, "truncating");
             rc = PLOG_ERR_IO;
             goto out;
         }
@@ -1114,7 +1158,7 @@ int plog_truncate_to(struct plog *l, int64_t offset)
         int64_t before = a->size;
         if (segment_unseal(a) != PLOG_OK ||
             (rc = segment_truncate(a, offset, l->cfg.index_interval_bytes)) != PLOG_OK) {
-            set_read_only(l, "truncating");
+            plog_set_read_only(l, "truncating");
             rc = PLOG_ERR_IO;
             goto out;
         }
@@ -1127,18 +1171,19 @@ int plog_truncate_to(struct plog *l, int64_t offset)
         l->recovery_point = active(l)->base_offset;
     active(l)->needs_sync = true;
     if (epochs_truncate_end(l, l->leo) && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
-        set_read_only(l, "writing the leader epoch checkpoint");
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
         rc = PLOG_ERR_IO;
         goto out;
     }
     if (l->recovery_point != old_rp &&
         ckpt_write_offset(l->dir_fd, CKPT_RECOVERY_POINT, l->recovery_point) < 0) {
-        set_read_only(l, "writing the recovery point");
+        plog_set_read_only(l, "writing the recovery point");
         rc = PLOG_ERR_IO;
     }
 out:
     pthread_mutex_unlock(&l->mu);
     pthread_mutex_unlock(&l->flush_mu);
+    pthread_mutex_unlock(&l->swap_mu);
     return rc;
 }
 

@@ -38,6 +38,13 @@ struct plog_config {
     int32_t segment_index_bytes;  /* max size of an .index file; roll when full (10 MiB) */
     bool log_append_time;         /* message.timestamp.type=LogAppendTime */
     int32_t max_message_bytes;    /* largest batch accepted (1 MiB + overhead) */
+    /* Compaction (cleanup.policy contains "compact"; see plog_clean).
+     * Retention is separate: retention_ms / retention_bytes apply
+     * whatever the policy, so for "compact" alone set both to -1. */
+    bool compact;                  /* null keys refused, plog_clean works */
+    int64_t delete_retention_ms;   /* tombstones kept this long after their first clean (1 day) */
+    int64_t min_compaction_lag_ms; /* segments with younger records are not cleaned (0) */
+    double min_cleanable_dirty_ratio; /* clean when dirty / cleanable bytes reach it (0.5) */
 };
 void plog_config_defaults(struct plog_config *c);
 
@@ -84,6 +91,8 @@ struct plog_append_result {
  * offsets (and with log_append_time the timestamps and CRC) are
  * rewritten, partition leader epoch set to `leader_epoch`.  All batches
  * are validated before anything is written: on error nothing is written.
+ * PLOG_ERR_INVALID also for a record without a key when `compact` is set
+ * and for a batch with the delete-horizon attribute (the cleaner's).
  */
 int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch,
                 int64_t now_ms, struct plog_append_result *res);
@@ -144,6 +153,48 @@ int plog_delete_records(struct plog *l, int64_t offset, int64_t *new_log_start);
  * log start offset; rolls the active segment when segment_ms has passed.
  * Returns the number of segments deleted. */
 int plog_housekeep(struct plog *l, int64_t now_ms);
+
+/*
+ * Log compaction (cleaner.c), Kafka's cleanup.policy=compact: keeps the
+ * last record of every key.  Offsets never change: surviving records
+ * keep theirs, so a compacted log has gaps, and plog_read of an offset
+ * in a gap returns the next batch.  Only sealed segments, fsynced and
+ * not younger than min_compaction_lag_ms, are cleaned; the active one
+ * never.  A tombstone (null value) goes delete_retention_ms after the
+ * first clean that kept it.  Crash-safe at every step; appends, reads,
+ * flushes and retention continue meanwhile (the mutex is taken only to
+ * choose the segments and to swap them).
+ *
+ * plog_clean does nothing (PLOG_OK, cleaned false) unless `compact` is
+ * set and either the dirty ratio (bytes written since the last clean /
+ * bytes of the cleanable segments) reaches min_cleanable_dirty_ratio, a
+ * tombstone's delete horizon has passed, or `force` is set.  It is
+ * cheap when there is nothing to do.  One clean at a time per plog (a
+ * second caller waits); plog_close and plog_destroy must not run
+ * concurrently with it.
+ */
+struct plog_clean_stats {
+    /* In: zero means the default. */
+    bool force;            /* clean whatever the dirty ratio */
+    int64_t max_map_bytes; /* memory for the key -> offset map (64 MiB) */
+    /* Out. */
+    bool cleaned;               /* segments were replaced */
+    double dirty_ratio;         /* when the clean started */
+    int64_t first_dirty_offset; /* the part cleaned for the first time began here */
+    int64_t end_offset;         /* cleaned up to here (the next clean's first dirty) */
+    int32_t segments_read, segments_written;
+    int64_t bytes_read, bytes_written;
+    int64_t records_read, records_removed, tombstones_removed;
+    int64_t keys; /* distinct keys in the dirty part */
+};
+/* Returns PLOG_OK, PLOG_ERR_IO (a read, write or fsync failed; after the
+ * point of no return that also makes the partition read-only), or
+ * PLOG_ERR_CORRUPT (a batch on disk is unreadable: that partition cannot
+ * be cleaned until it is repaired).  `st` may be NULL. */
+int plog_clean(struct plog *l, int64_t now_ms, struct plog_clean_stats *st);
+/* The dirty ratio plog_clean would see now (0 when not compacted), to
+ * clean the dirtiest partition first. */
+double plog_dirty_ratio(struct plog *l, int64_t now_ms);
 
 /* Leader epoch bookkeeping, for replication later. */
 int32_t plog_leader_epoch(struct plog *l);

@@ -9,6 +9,8 @@
  *   <base>.index            8-byte {relativeOffset, position} entries
  *   <base>.timeindex        12-byte {timestamp, relativeOffset} entries
  *   <base>.<ext>.deleted    a file being deleted (removed on open)
+ *   <base>.<ext>.cleaned    the cleaner's output being written (cleaner.c)
+ *   <base>.<ext>.swap       the cleaner's output, decided (cleaner.c)
  *
  * Indexing rule, as Kafka's: before appending a batch, if more than
  * index_interval bytes were appended since the last offset index entry,
@@ -78,13 +80,13 @@ static void segment_free(struct segment *s)
     free(s);
 }
 
-static int open_indexes(struct segment *s, size_t max_bytes)
+static int open_indexes(struct segment *s, size_t max_bytes, const char *suffix)
 {
     char p[4096];
-    snprintf(p, sizeof p, "%s.index", s->path);
+    snprintf(p, sizeof p, "%s.index%s", s->path, suffix);
     if (index_open(&s->oidx, p, INDEX_OFFSET, s->base_offset, max_bytes) < 0)
         return -1;
-    snprintf(p, sizeof p, "%s.timeindex", s->path);
+    snprintf(p, sizeof p, "%s.timeindex%s", s->path, suffix);
     if (index_open(&s->tidx, p, INDEX_TIME, s->base_offset, max_bytes) < 0)
         return -1;
     return 0;
@@ -110,9 +112,9 @@ int segment_create(const char *dir, int64_t base, size_t max_index_bytes, int64_
             errno = EEXIST;
         }
     }
-    if (s->log_fd < 0 || open_indexes(s, max_index_bytes) < 0 || index_truncate(&s->oidx, 0) < 0 ||
-        index_truncate(&s->tidx, 0) < 0 || index_make_writable(&s->oidx) < 0 ||
-        index_make_writable(&s->tidx) < 0) {
+    if (s->log_fd < 0 || open_indexes(s, max_index_bytes, "") < 0 ||
+        index_truncate(&s->oidx, 0) < 0 || index_truncate(&s->tidx, 0) < 0 ||
+        index_make_writable(&s->oidx) < 0 || index_make_writable(&s->tidx) < 0) {
         int e = errno;
         segment_free(s);
         errno = e;
@@ -121,6 +123,46 @@ int segment_create(const char *dir, int64_t base, size_t max_index_bytes, int64_
     s->roll_base_ms = now_ms;
     s->needs_sync = true;
     *out = s;
+    return 0;
+}
+
+int segment_create_at(const char *dir, int64_t base, const char *suffix, size_t max_index_bytes,
+                      int64_t now_ms, struct segment **out)
+{
+    struct segment *s = segment_alloc(dir, base);
+    if (!s)
+        return -1;
+    char p[4096];
+    snprintf(p, sizeof p, "%s.log%s", s->path, suffix);
+    s->log_fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (s->log_fd < 0 || open_indexes(s, max_index_bytes, suffix) < 0 ||
+        index_truncate(&s->oidx, 0) < 0 || index_truncate(&s->tidx, 0) < 0 ||
+        index_make_writable(&s->oidx) < 0 || index_make_writable(&s->tidx) < 0) {
+        int e = errno;
+        segment_free(s);
+        errno = e;
+        return -1;
+    }
+    s->roll_base_ms = now_ms;
+    s->needs_sync = true;
+    *out = s;
+    return 0;
+}
+
+int segment_rename_files(struct segment *s, const char *from, const char *to)
+{
+    static const char *exts[] = {".index", ".timeindex", ".log"};
+    struct index *ix[] = {&s->oidx, &s->tidx, NULL};
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        char a[4096], b[4096];
+        snprintf(a, sizeof a, "%s%s%s", s->path, exts[i], from);
+        snprintf(b, sizeof b, "%s%s%s", s->path, exts[i], to);
+        if (rename(a, b) < 0)
+            return -1;
+        /* An index reopens its file by name when made writable again. */
+        if (ix[i] && index_set_path(ix[i], b) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -133,7 +175,7 @@ int segment_open(const char *dir, int64_t base, size_t max_index_bytes, struct s
     snprintf(p, sizeof p, "%s.log", s->path);
     struct stat st;
     s->log_fd = open(p, O_RDWR | O_CLOEXEC);
-    if (s->log_fd < 0 || fstat(s->log_fd, &st) < 0 || open_indexes(s, max_index_bytes) < 0) {
+    if (s->log_fd < 0 || fstat(s->log_fd, &st) < 0 || open_indexes(s, max_index_bytes, "") < 0) {
         int e = errno;
         segment_free(s);
         errno = e;
@@ -381,8 +423,13 @@ int segment_truncate(struct segment *s, int64_t offset, int32_t index_interval)
     int rc = segment_find(s, offset, s->size, &pos, &h);
     if (rc < 0)
         return rc == PLOG_ERR_IO ? PLOG_ERR_IO : PLOG_ERR_CORRUPT;
-    if (rc == 0)
-        return PLOG_OK; /* nothing at or past offset */
+    if (rc == 0) {
+        /* Nothing at or past offset: only a compacted segment's gap
+         * (cleaner.c) can lie there; the log now ends at offset. */
+        if (offset < s->next_offset)
+            s->next_offset = offset;
+        return PLOG_OK;
+    }
     if (segment_unseal(s) != PLOG_OK)
         return PLOG_ERR_IO;
     size_t n = s->oidx.n;
@@ -401,6 +448,12 @@ int segment_truncate(struct segment *s, int64_t offset, int32_t index_interval)
     int64_t cut = scan_tail(s, index_interval);
     if (cut < 0)
         return PLOG_ERR_IO;
+    /* After compaction the batches before the cut may end below it (a
+     * gap): the log ends where the removed batch began, or at `offset`
+     * when that lies in the gap before it. */
+    int64_t end = h.base_offset < offset ? h.base_offset : offset;
+    if (s->next_offset < end)
+        s->next_offset = end;
     return PLOG_OK;
 }
 

@@ -35,6 +35,7 @@ struct segment {
     int64_t roll_base_ms; /* segment_ms counts from here (first append) */
     bool needs_sync;      /* written since the last fsync */
     bool sealed;
+    bool cleaning; /* being compacted (cleaner.c): retention leaves it alone */
     atomic_int refs;
     char *path; /* dir/<20 digits>, no extension */
 };
@@ -49,6 +50,22 @@ void segment_file_name(char *buf, size_t len, const char *dir, int64_t base, con
 /* Creates a new, empty active segment.  0 or -1 with errno. */
 int segment_create(const char *dir, int64_t base, size_t max_index_bytes, int64_t now_ms,
                    struct segment **out);
+/*
+ * Creates an empty, writable segment whose three files carry `suffix`
+ * after their usual names (<base>.log.cleaned ...), replacing leftovers
+ * of that name.  s->path is still dir/<base>, so once the files are
+ * renamed to their plain names (segment_rename_files) the segment is
+ * like any other.  For the cleaner.  0 or -1 with errno.
+ */
+int segment_create_at(const char *dir, int64_t base, const char *suffix, size_t max_index_bytes,
+                      int64_t now_ms, struct segment **out);
+/*
+ * Renames the three files from <name><from> to <name><to>: .index,
+ * .timeindex, then .log last, so that the .log rename is the step that
+ * counts (the cleaner's swap protocol, cleaner.c).  Open fds are not
+ * affected.  0, or -1 with errno at the first failure.
+ */
+int segment_rename_files(struct segment *s, const char *from, const char *to);
 /* Opens an existing segment; indexes loaded as found (not checked). */
 int segment_open(const char *dir, int64_t base, size_t max_index_bytes, struct segment **out);
 

@@ -1,0 +1,102 @@
+#include "broker/compaction.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "broker/topics.h"
+#include "common/clock.h"
+#include "common/rlog.h"
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stop;
+    bool running;
+    int64_t backoff_ms, map_bytes;
+} cl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void clean_partition(struct topic *t, struct partition *p)
+{
+    pthread_rwlock_rdlock(&p->log_lock);
+    if (p->log) {
+        struct plog_clean_stats st = {.max_map_bytes = cl.map_bytes};
+        int rc = plog_clean(p->log, clock_wall_ms(), &st);
+        if (rc < 0)
+            rlog_warn("compaction of %s-%d failed (error %d); will retry", t->name, p->index,
+                      rc);
+        else if (st.cleaned)
+            rlog_info("compacted %s-%d: %lld of %lld records removed (%lld tombstones), "
+                      "%lld -> %lld bytes",
+                      t->name, p->index, (long long)st.records_removed,
+                      (long long)st.records_read, (long long)st.tombstones_removed,
+                      (long long)st.bytes_read, (long long)st.bytes_written);
+    }
+    pthread_rwlock_unlock(&p->log_lock);
+}
+
+void compaction_round(void)
+{
+    struct topic **ts;
+    int n;
+    if (topics_list(&ts, &n))
+        return;
+    for (int i = 0; i < n && !atomic_load(&cl.stop); i++) {
+        /* settings are swapped whole under the registry lock; a stale
+         * read only delays a clean by one round. */
+        if (!ts[i]->settings.compact)
+            continue;
+        int32_t np = topic_partition_count(ts[i]);
+        for (int32_t j = 0; j < np && !atomic_load(&cl.stop); j++) {
+            struct partition *p = topic_partition(ts[i], j);
+            if (p)
+                clean_partition(ts[i], p);
+        }
+    }
+    topics_list_free(ts, n);
+}
+
+static void *cleaner_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&cl.stop)) {
+        compaction_round();
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += cl.backoff_ms / 1000;
+        until.tv_nsec += (cl.backoff_ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&cl.mu);
+        if (!atomic_load(&cl.stop))
+            pthread_cond_timedwait(&cl.cv, &cl.mu, &until);
+        pthread_mutex_unlock(&cl.mu);
+    }
+    return NULL;
+}
+
+int compaction_start(int64_t backoff_ms, int64_t map_bytes)
+{
+    cl.backoff_ms = backoff_ms > 10 ? backoff_ms : 10;
+    cl.map_bytes = map_bytes;
+    atomic_store(&cl.stop, false);
+    if (pthread_create(&cl.thread, NULL, cleaner_main, NULL))
+        return -1;
+    cl.running = true;
+    return 0;
+}
+
+void compaction_stop(void)
+{
+    if (!cl.running)
+        return;
+    pthread_mutex_lock(&cl.mu);
+    atomic_store(&cl.stop, true);
+    pthread_cond_signal(&cl.cv);
+    pthread_mutex_unlock(&cl.mu);
+    pthread_join(cl.thread, NULL);
+    cl.running = false;
+}

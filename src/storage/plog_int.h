@@ -1,0 +1,69 @@
+/*
+ * plog_int: the inside of a struct plog, shared by plog.c and the log
+ * cleaner (cleaner.c), which swaps compacted segments into the list.
+ * Nothing outside storage/ includes this; the broker uses plog.h.
+ *
+ * Locks, outermost first (plog.c and cleaner.c say who takes which):
+ *   clean_mu  one plog_clean at a time; held across the whole clean;
+ *   swap_mu   the cleaner's swap of files and segments vs truncation;
+ *   flush_mu  one fsync-er, one writer of the offset checkpoints;
+ *   mu        everything in memory below.
+ */
+#ifndef RUNNEL_PLOG_INT_H
+#define RUNNEL_PLOG_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "storage/checkpoint.h"
+#include "storage/plog.h"
+#include "storage/segment.h"
+
+struct plog {
+    pthread_mutex_t mu;
+    pthread_mutex_t flush_mu;
+    pthread_mutex_t swap_mu;
+    pthread_mutex_t clean_mu;
+    char *dir;
+    int dir_fd;
+    struct plog_config cfg;
+
+    struct segment **segs;
+    int nsegs, cap_segs;
+
+    int64_t log_start;
+    int64_t leo;
+    int64_t flushed;
+    int64_t recovery_point;
+    int64_t size_bytes;
+    int64_t unflushed_records;
+    int64_t oldest_unflushed_ms; /* -1 when nothing is unflushed */
+    bool read_only;
+    bool dir_dirty; /* files were created since the directory was fsynced */
+
+    struct epoch_entry *epochs;
+    int nepochs, cap_epochs;
+
+    /* Compaction (cleaner.c).  Segments wholly below clean_offset were
+     * compacted by a clean that completed durably; clean_horizon_ms is
+     * the earliest delete horizon of a tombstone among them (-1: none
+     * known).  Both are also in the cleaner checkpoint file, written
+     * under swap_mu. */
+    int64_t clean_offset;
+    int64_t clean_horizon_ms;
+    /* Bumped by every truncation, so a clean that read segments while a
+     * truncation changed them notices and gives up. */
+    uint64_t trunc_gen;
+};
+
+/* Marks the partition read-only after a failed write or fsync (logs it
+ * once, with errno).  Under mu. */
+void plog_set_read_only(struct plog *l, const char *what);
+/* The largest timestamp of a segment, or its file's mtime when it has
+ * none (retention and min_compaction_lag_ms).  Under mu. */
+int64_t plog_segment_largest_ts(const struct segment *s);
+/* The largest segment a roll allows: segment_bytes, at most 2 GiB. */
+int64_t plog_roll_bytes(const struct plog_config *c);
+
+#endif
