@@ -183,8 +183,8 @@ int cmd_broker(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
-    rlog_info("runnel broker listening on %s:%d (data in %s, %d network threads)",
-              cfg.listen_host, server_port(), cfg.log_dir, cfg.num_network_threads);
+    rlog_info("runnel broker listening on %s:%d (data in %s, %d network threads)", cfg.listen_host,
+              server_port(), cfg.log_dir, cfg.num_network_threads);
 
     int64_t next_retention = clock_mono_ms() + cfg.retention_check_interval_ms;
     for (;;) {

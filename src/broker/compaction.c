@@ -24,14 +24,13 @@ static void clean_partition(struct topic *t, struct partition *p)
         struct plog_clean_stats st = {.max_map_bytes = cl.map_bytes};
         int rc = plog_clean(p->log, clock_wall_ms(), &st);
         if (rc < 0)
-            rlog_warn("compaction of %s-%d failed (error %d); will retry", t->name, p->index,
-                      rc);
+            rlog_warn("compaction of %s-%d failed (error %d); will retry", t->name, p->index, rc);
         else if (st.cleaned)
             rlog_info("compacted %s-%d: %lld of %lld records removed (%lld tombstones), "
                       "%lld -> %lld bytes",
-                      t->name, p->index, (long long)st.records_removed,
-                      (long long)st.records_read, (long long)st.tombstones_removed,
-                      (long long)st.bytes_read, (long long)st.bytes_written);
+                      t->name, p->index, (long long)st.records_removed, (long long)st.records_read,
+                      (long long)st.tombstones_removed, (long long)st.bytes_read,
+                      (long long)st.bytes_written);
     }
     pthread_rwlock_unlock(&p->log_lock);
 }

@@ -15,7 +15,8 @@
  */
 const struct config_def config_defs[] = {
     {"listeners", NULL, CFG_STRING, "PLAINTEXT://127.0.0.1:9092", "host:port to listen on"},
-    {"advertised.listeners", NULL, CFG_STRING, "", "host:port given to clients (default: listeners)"},
+    {"advertised.listeners", NULL, CFG_STRING, "",
+     "host:port given to clients (default: listeners)"},
     {"log.dirs", NULL, CFG_STRING, "/tmp/runnel-logs", "data directory"},
     {"node.id", NULL, CFG_INT, "1", "this broker's id"},
     {"num.partitions", NULL, CFG_INT, "1", "partitions of auto-created topics"},
@@ -37,7 +38,8 @@ const struct config_def config_defs[] = {
     {"log.flush.interval.messages", "flush.messages", CFG_LONG, "-1", "fsync every N records"},
     {"log.flush.interval.ms", "flush.ms", CFG_LONG, "-1", "fsync data older than this"},
     {"log.flush.sync", "flush.sync", CFG_BOOL, "false", "ack produces only after fsync"},
-    {"log.index.interval.bytes", "index.interval.bytes", CFG_INT, "4096", "bytes between index entries"},
+    {"log.index.interval.bytes", "index.interval.bytes", CFG_INT, "4096",
+     "bytes between index entries"},
     {"log.index.size.max.bytes", "segment.index.bytes", CFG_INT, "10485760", "index file size"},
     {"log.message.timestamp.type", "message.timestamp.type", CFG_STRING, "CreateTime",
      "CreateTime or LogAppendTime"},
@@ -94,8 +96,7 @@ static int check_value(const struct config_def *d, const char *key, const char *
     switch (d->type) {
     case CFG_INT:
     case CFG_LONG:
-        if (parse_long(v, &x) ||
-            (d->type == CFG_INT && (x < -2147483648LL || x > 2147483647LL))) {
+        if (parse_long(v, &x) || (d->type == CFG_INT && (x < -2147483648LL || x > 2147483647LL))) {
             snprintf(err, errlen, "%s: '%s' is not a whole number", key, v);
             return -1;
         }
@@ -103,8 +104,8 @@ static int check_value(const struct config_def *d, const char *key, const char *
             snprintf(err, errlen, "%s: must be at least 1024", key);
             return -1;
         }
-        if ((strstr(key, "partitions") || strstr(key, "max.bytes") ||
-             strstr(key, "index.bytes") || strstr(key, "max.message")) &&
+        if ((strstr(key, "partitions") || strstr(key, "max.bytes") || strstr(key, "index.bytes") ||
+             strstr(key, "max.message")) &&
             x < 1) {
             snprintf(err, errlen, "%s: must be positive", key);
             return -1;
@@ -350,13 +351,13 @@ int config_finish(struct broker_config *c, char *err, size_t errlen)
         return -1;
     const char *adv = value_of(c, "advertised.listeners");
     if (*adv) {
-        if (parse_listener(adv, c->advertised_host, sizeof c->advertised_host,
-                           &c->advertised_port, err, errlen))
+        if (parse_listener(adv, c->advertised_host, sizeof c->advertised_host, &c->advertised_port,
+                           err, errlen))
             return -1;
     } else {
         snprintf(c->advertised_host, sizeof c->advertised_host, "%s",
                  *c->listen_host && strcmp(c->listen_host, "0.0.0.0") ? c->listen_host
-                                                                       : "127.0.0.1");
+                                                                      : "127.0.0.1");
         c->advertised_port = c->listen_port;
     }
     const char *dirs = value_of(c, "log.dirs");
@@ -386,8 +387,7 @@ int config_finish(struct broker_config *c, char *err, size_t errlen)
 }
 
 const char *config_broker_value_for_topic_key(const struct broker_config *c,
-                                              const struct config_def *d,
-                                              enum config_source *src)
+                                              const struct config_def *d, enum config_source *src)
 {
     int i = (int)(d - config_defs);
     if (src)

@@ -47,9 +47,9 @@ struct config_overrides {
 /* What a partition needs, resolved from broker values and topic overrides. */
 struct topic_settings {
     struct plog_config log;
-    bool flush_sync;         /* ack only after fsync (group commit) */
-    bool compact;            /* cleanup.policy contains compact */
-    bool delete_policy;      /* cleanup.policy contains delete */
+    bool flush_sync;    /* ack only after fsync (group commit) */
+    bool compact;       /* cleanup.policy contains compact */
+    bool delete_policy; /* cleanup.policy contains delete */
     int32_t min_insync_replicas;
 };
 
@@ -90,8 +90,7 @@ const struct config_def *config_find_topic_key(const char *key);
 int64_t config_long(const struct broker_config *c, const char *key);
 /* The broker's current value of a topic key's synonym. */
 const char *config_broker_value_for_topic_key(const struct broker_config *c,
-                                              const struct config_def *d,
-                                              enum config_source *src);
+                                              const struct config_def *d, enum config_source *src);
 /* Checks a topic-level key and value: 0, or -1 with a message. */
 int config_validate_topic(const char *key, const char *value, char *err, size_t errlen);
 int config_resolve_topic(const struct broker_config *c, const struct config_overrides *o,

@@ -71,8 +71,7 @@ static void flush_round(struct flush_wait *batch)
                 f->failed[i] = true;
                 continue;
             }
-            struct partition **hit =
-                bsearch(&f->parts[i], uniq, (size_t)n, sizeof *uniq, cmp_ptr);
+            struct partition **hit = bsearch(&f->parts[i], uniq, (size_t)n, sizeof *uniq, cmp_ptr);
             f->failed[i] = hit ? bad[hit - uniq] : true;
         }
         if (f->wake)

@@ -180,8 +180,8 @@ static struct topic *topic_new(const char *name, size_t len)
 }
 
 /* Opens partitions [from, to) into a new set that keeps the old ones. */
-static struct partition_set *open_partitions(struct topic *t, struct partition_set *old,
-                                             int32_t to, bool clean, char *err, size_t errlen)
+static struct partition_set *open_partitions(struct topic *t, struct partition_set *old, int32_t to,
+                                             bool clean, char *err, size_t errlen)
 {
     int32_t from = old ? old->n : 0;
     struct partition_set *s = calloc(1, sizeof *s + (size_t)to * sizeof s->p[0]);
@@ -410,8 +410,9 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
 {
     err[0] = 0;
     if (!topics_valid_name(name, len)) {
-        snprintf(err, errlen, "topic name is illegal: 1-249 characters of [a-zA-Z0-9._-], "
-                              "not '.' or '..'");
+        snprintf(err, errlen,
+                 "topic name is illegal: 1-249 characters of [a-zA-Z0-9._-], "
+                 "not '.' or '..'");
         return KERR_INVALID_TOPIC_EXCEPTION;
     }
     if (partitions == -1)

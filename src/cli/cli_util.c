@@ -417,3 +417,50 @@ int64_t cli_now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+int cli_connect_admin(struct cli_client *c, const struct rd_kafka_metadata **md)
+{
+    rd_kafka_conf_t *conf = cli_conf_new(c);
+    if (!conf)
+        return CLI_FAIL;
+    int rc = cli_client_start(c, RD_KAFKA_PRODUCER, conf);
+    if (rc)
+        return rc;
+    const struct rd_kafka_metadata *m;
+    if (cli_metadata(c, NULL, &m))
+        return CLI_FAIL;
+    if (md)
+        *md = m;
+    else
+        rd_kafka_metadata_destroy(m);
+    return CLI_OK;
+}
+
+int cli_subcommand(const char *prog, const char *usage, const char *const *names, size_t n,
+                   int argc, char **argv, int *rc)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        *rc = CLI_USAGE;
+        return -1;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage, stdout);
+        *rc = CLI_OK;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(argv[1], names[i]))
+            return (int)i;
+    *rc = cli_usage_error(prog, "unknown command '%s'", argv[1]);
+    return -1;
+}
+
+int cli_finish_output(const char *prog, int rc)
+{
+    if (fflush(stdout) && !rc) {
+        cli_error(prog, "cannot write output");
+        return CLI_FAIL;
+    }
+    return rc;
+}

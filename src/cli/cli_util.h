@@ -132,6 +132,27 @@ void cli_client_close(struct cli_client *c);
  */
 int cli_metadata(struct cli_client *c, const char *topic, const struct rd_kafka_metadata **md);
 
+/*
+ * Starts an admin client (a producer handle, which admin calls need) and
+ * checks the broker answers.  *md (when md is not NULL) gets the cluster
+ * metadata, to be freed with rd_kafka_metadata_destroy().
+ */
+int cli_connect_admin(struct cli_client *c, const struct rd_kafka_metadata **md);
+
+/*
+ * The first step of a command with subcommands (`runnel topic create`):
+ * finds argv[1] among names and returns its index.  Returns -1 when the
+ * command is already answered, with the exit status in *rc: no
+ * subcommand (usage on stderr, CLI_USAGE), --help (usage on stdout,
+ * CLI_OK), an unknown one (one-line usage error).
+ */
+int cli_subcommand(const char *prog, const char *usage, const char *const *names, size_t n,
+                   int argc, char **argv, int *rc);
+
+/* Ends a command that printed results: a failed write to stdout (a full
+ * disk, a closed pipe) is an error, not a silent loss. */
+int cli_finish_output(const char *prog, int rc);
+
 /* The topic's metadata entry, or NULL when absent. */
 const rd_kafka_metadata_topic_t *cli_find_topic(const struct rd_kafka_metadata *md,
                                                 const char *topic);

@@ -411,24 +411,6 @@ static int parse_group_args(struct group_args *ga, const struct cli_opt *opts, i
 /* ---- admin requests ---- */
 
 /* An admin client with the broker known to answer; CLI_OK or CLI_FAIL. */
-static int connect_admin(struct cli_client *c, const struct rd_kafka_metadata **md)
-{
-    rd_kafka_conf_t *conf = cli_conf_new(c);
-    if (!conf)
-        return CLI_FAIL;
-    int rc = cli_client_start(c, RD_KAFKA_PRODUCER, conf);
-    if (rc)
-        return rc;
-    const struct rd_kafka_metadata *m;
-    if (cli_metadata(c, NULL, &m))
-        return CLI_FAIL;
-    if (md)
-        *md = m;
-    else
-        rd_kafka_metadata_destroy(m);
-    return CLI_OK;
-}
-
 /* "WHAT: NAME (description)[: broker message]", one line. */
 static void print_kafka_error(const char *what, rd_kafka_resp_err_t err, const char *msg)
 {
@@ -529,7 +511,7 @@ static int group_list(struct group_args *ga)
     struct cli_client *c = &ga->client;
     if (ga->nnames)
         return cli_usage_error(PROG, "list takes no group ids");
-    if (connect_admin(c, NULL))
+    if (cli_connect_admin(c, NULL))
         return CLI_FAIL;
     rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
     rd_kafka_AdminOptions_t *opts = cli_admin_options(c, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS);
@@ -761,7 +743,7 @@ static int group_describe(struct group_args *ga)
     if (ga->nnames != 1)
         return cli_usage_error(PROG, "describe takes exactly one group id");
     const char *group = ga->names[0];
-    if (connect_admin(c, NULL))
+    if (cli_connect_admin(c, NULL))
         return CLI_FAIL;
     rd_kafka_event_t *ev;
     const rd_kafka_ConsumerGroupDescription_t *d = describe_one(c, group, &ev);
@@ -974,7 +956,7 @@ static int group_reset(struct group_args *ga)
                                      "--to-offset, --to-datetime, --shift-by");
     const char *group = ga->names[0];
     const struct rd_kafka_metadata *md;
-    if (connect_admin(c, &md))
+    if (cli_connect_admin(c, &md))
         return CLI_FAIL;
 
     int rc = CLI_FAIL;
@@ -1052,7 +1034,7 @@ static int group_delete(struct group_args *ga)
     struct cli_client *c = &ga->client;
     if (!ga->nnames)
         return cli_usage_error(PROG, "delete needs at least one group id");
-    if (connect_admin(c, NULL))
+    if (cli_connect_admin(c, NULL))
         return CLI_FAIL;
     rd_kafka_DeleteGroup_t **dg = xcalloc((size_t)ga->nnames, sizeof *dg);
     if (!dg)
@@ -1093,44 +1075,29 @@ static int group_delete(struct group_args *ga)
 
 int cmd_group(int argc, char **argv)
 {
+    static const char *const names[] = {"list", "describe", "reset", "delete"};
     static const struct {
-        const char *name;
         int (*fn)(struct group_args *);
         const struct cli_opt *opts;
     } subs[] = {
-        {"list", group_list, list_opts},
-        {"describe", group_describe, describe_opts},
-        {"reset", group_reset, reset_opts},
-        {"delete", group_delete, delete_opts},
+        {group_list, list_opts},
+        {group_describe, describe_opts},
+        {group_reset, reset_opts},
+        {group_delete, delete_opts},
     };
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return CLI_USAGE;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        fputs(usage_text, stdout);
-        return CLI_OK;
-    }
-    size_t sub = 0;
-    while (sub < sizeof subs / sizeof subs[0] && strcmp(argv[1], subs[sub].name))
-        sub++;
-    if (sub == sizeof subs / sizeof subs[0])
-        return cli_usage_error(PROG, "unknown command '%s'", argv[1]);
-
+    int rc;
+    int sub =
+        cli_subcommand(PROG, usage_text, names, sizeof names / sizeof names[0], argc, argv, &rc);
+    if (sub < 0)
+        return rc;
     struct group_args ga;
     memset(&ga, 0, sizeof ga);
     cli_client_init(&ga.client, PROG);
-    int rc = parse_group_args(&ga, subs[sub].opts, argc, argv);
-    if (!rc && ga.help) {
+    rc = parse_group_args(&ga, subs[sub].opts, argc, argv);
+    if (!rc && ga.help)
         fputs(usage_text, stdout);
-    } else if (!rc) {
-        rc = subs[sub].fn(&ga);
-        /* Results go to stdout; make a full pipe an error, not a silent loss. */
-        if (fflush(stdout) && !rc) {
-            cli_error(PROG, "cannot write output");
-            rc = CLI_FAIL;
-        }
-    }
+    else if (!rc)
+        rc = cli_finish_output(PROG, subs[sub].fn(&ga));
     cli_client_close(&ga.client);
     free(ga.names);
     free(ga.topics);

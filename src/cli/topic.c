@@ -231,15 +231,6 @@ static void free_topic_args(struct topic_args *ta)
 }
 
 /* An admin client with the broker known to answer; CLI_OK or CLI_FAIL. */
-static int connect_admin(struct cli_client *c, const struct rd_kafka_metadata **md)
-{
-    rd_kafka_conf_t *conf = cli_conf_new(c);
-    if (!conf)
-        return CLI_FAIL;
-    int rc = cli_client_start(c, RD_KAFKA_PRODUCER, conf);
-    return rc ? rc : cli_metadata(c, NULL, md);
-}
-
 /* A topic's own overrides, not broker or built-in defaults.  Brokers
  * answering DescribeConfigs v0 give no source, only is_default. */
 static int is_topic_override(const rd_kafka_ConfigEntry_t *e)
@@ -347,7 +338,7 @@ static int topic_create(struct topic_args *ta)
     if (ta->nnames != 1)
         return cli_usage_error(PROG, "create takes exactly one topic name");
     const struct rd_kafka_metadata *md;
-    if (connect_admin(c, &md))
+    if (cli_connect_admin(c, &md))
         return CLI_FAIL;
     rd_kafka_metadata_destroy(md);
 
@@ -414,7 +405,7 @@ static int topic_list(struct topic_args *ta)
     if (ta->nnames)
         return cli_usage_error(PROG, "list takes no topic names");
     const struct rd_kafka_metadata *md;
-    if (connect_admin(&ta->client, &md))
+    if (cli_connect_admin(&ta->client, &md))
         return CLI_FAIL;
     int n;
     const char **names = sorted_topics(md, ta->all, &n);
@@ -474,7 +465,7 @@ static int topic_describe(struct topic_args *ta)
 {
     struct cli_client *c = &ta->client;
     const struct rd_kafka_metadata *md;
-    if (connect_admin(c, &md))
+    if (cli_connect_admin(c, &md))
         return CLI_FAIL;
 
     int rc = CLI_FAIL, n = ta->nnames;
@@ -590,7 +581,7 @@ static int topic_alter(struct topic_args *ta)
         return cli_usage_error(PROG, "alter needs --partitions, --config or --delete-config");
     const char *name = ta->names[0];
     const struct rd_kafka_metadata *md;
-    if (connect_admin(c, &md))
+    if (cli_connect_admin(c, &md))
         return CLI_FAIL;
     int rc = cli_require_topic(c, md, name, NULL);
     rd_kafka_metadata_destroy(md);
@@ -626,7 +617,7 @@ static int topic_delete(struct topic_args *ta)
     if (!ta->nnames)
         return cli_usage_error(PROG, "delete needs at least one topic name");
     const struct rd_kafka_metadata *md;
-    if (connect_admin(c, &md))
+    if (cli_connect_admin(c, &md))
         return CLI_FAIL;
     int rc = CLI_OK;
     for (int i = 0; !rc && i < ta->nnames; i++)
@@ -670,43 +661,27 @@ static int topic_delete(struct topic_args *ta)
 
 int cmd_topic(int argc, char **argv)
 {
+    static const char *const names[] = {"create", "list", "describe", "alter", "delete"};
     static const struct {
-        const char *name;
         int (*fn)(struct topic_args *);
         const struct cli_opt *opts;
     } subs[] = {
-        {"create", topic_create, create_opts},   {"list", topic_list, list_opts},
-        {"describe", topic_describe, list_opts}, {"alter", topic_alter, alter_opts},
-        {"delete", topic_delete, delete_opts},
+        {topic_create, create_opts}, {topic_list, list_opts},     {topic_describe, list_opts},
+        {topic_alter, alter_opts},   {topic_delete, delete_opts},
     };
-    if (argc < 2) {
-        fputs(usage_text, stderr);
-        return CLI_USAGE;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        fputs(usage_text, stdout);
-        return CLI_OK;
-    }
-    size_t sub = 0;
-    while (sub < sizeof subs / sizeof subs[0] && strcmp(argv[1], subs[sub].name))
-        sub++;
-    if (sub == sizeof subs / sizeof subs[0])
-        return cli_usage_error(PROG, "unknown command '%s'", argv[1]);
-
+    int rc;
+    int sub =
+        cli_subcommand(PROG, usage_text, names, sizeof names / sizeof names[0], argc, argv, &rc);
+    if (sub < 0)
+        return rc;
     struct topic_args ta;
     memset(&ta, 0, sizeof ta);
     cli_client_init(&ta.client, PROG);
-    int rc = parse_topic_args(&ta, subs[sub].opts, argc, argv);
-    if (!rc && ta.help) {
+    rc = parse_topic_args(&ta, subs[sub].opts, argc, argv);
+    if (!rc && ta.help)
         fputs(usage_text, stdout);
-    } else if (!rc) {
-        rc = subs[sub].fn(&ta);
-        /* Results go to stdout; make a full pipe an error, not a silent loss. */
-        if (fflush(stdout) && !rc) {
-            cli_error(PROG, "cannot write output");
-            rc = CLI_FAIL;
-        }
-    }
+    else if (!rc)
+        rc = cli_finish_output(PROG, subs[sub].fn(&ta));
     cli_client_close(&ta.client);
     free_topic_args(&ta);
     return rc;

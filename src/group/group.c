@@ -40,11 +40,16 @@ struct coordinator gc = {.mu = PTHREAD_MUTEX_INITIALIZER};
 const char *group_state_name(enum group_state s)
 {
     switch (s) {
-    case GS_EMPTY: return "Empty";
-    case GS_PREPARING: return "PreparingRebalance";
-    case GS_COMPLETING: return "CompletingRebalance";
-    case GS_STABLE: return "Stable";
-    default: return "Dead";
+    case GS_EMPTY:
+        return "Empty";
+    case GS_PREPARING:
+        return "PreparingRebalance";
+    case GS_COMPLETING:
+        return "CompletingRebalance";
+    case GS_STABLE:
+        return "Stable";
+    default:
+        return "Dead";
     }
 }
 
@@ -307,7 +312,8 @@ static char *new_member_id(kstr_t prefix)
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
         memset(r, 0, sizeof r);
     char buf[400];
-    int n = snprintf(buf, sizeof buf, "%.*s-", prefix.len > 0 ? (prefix.len > 200 ? 200 : prefix.len) : 6,
+    int n = snprintf(buf, sizeof buf, "%.*s-",
+                     prefix.len > 0 ? (prefix.len > 200 ? 200 : prefix.len) : 6,
                      prefix.len > 0 ? prefix.ptr : "member");
     for (int i = 0; i < 16; i++) {
         n += snprintf(buf + n, sizeof buf - (size_t)n, "%02x", r[i]);
@@ -366,8 +372,7 @@ static struct gproto *member_proto(struct gmember *m, const char *name)
     return NULL;
 }
 
-static struct gmember *member_add(struct group *g, const char *id,
-                                  const struct group_join_args *a)
+static struct gmember *member_add(struct group *g, const char *id, const struct group_join_args *a)
 {
     struct gmember *m = calloc(1, sizeof *m);
     if (!m)
@@ -819,8 +824,7 @@ void group_cancel_wait(struct group_wait *w)
 
 /* ---- Heartbeat, LeaveGroup ---- */
 
-int16_t group_heartbeat(kstr_t group_id, int32_t generation, kstr_t member_id,
-                        kstr_t instance_id)
+int16_t group_heartbeat(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t instance_id)
 {
     pthread_mutex_lock(&gc.mu);
     int16_t err = KERR_NONE;

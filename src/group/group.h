@@ -92,8 +92,7 @@ int group_sync(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t ins
 /* Takes a parked wait back (its connection closed). */
 void group_cancel_wait(struct group_wait *w);
 
-int16_t group_heartbeat(kstr_t group_id, int32_t generation, kstr_t member_id,
-                        kstr_t instance_id);
+int16_t group_heartbeat(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t instance_id);
 /* One member leaving (LeaveGroup v0-2 member_id, v3+ identities). */
 int16_t group_leave(kstr_t group_id, kstr_t member_id, kstr_t instance_id);
 

@@ -83,9 +83,8 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
             for (int32_t i = 0; i < n; i++) {
                 if (skip[i])
                     continue;
-                struct goffset *o = group_offset_upsert(g, offs[i].topic.ptr,
-                                                        (size_t)offs[i].topic.len,
-                                                        offs[i].partition);
+                struct goffset *o = group_offset_upsert(
+                    g, offs[i].topic.ptr, (size_t)offs[i].topic.len, offs[i].partition);
                 o->offset = offs[i].offset;
                 o->leader_epoch = offs[i].leader_epoch;
                 free(o->metadata);
@@ -117,8 +116,7 @@ static kstr_t acopy(arena_t *a, const char *s)
 int16_t group_fetch_offsets(kstr_t group_id, struct group_offset *offs, int32_t n, arena_t *a)
 {
     pthread_mutex_lock(&gc.mu);
-    struct group *g =
-        group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
+    struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
     for (int32_t i = 0; i < n; i++) {
         offs[i].offset = -1;
         offs[i].leader_epoch = -1;
@@ -147,8 +145,7 @@ int16_t group_all_offsets(kstr_t group_id, arena_t *a, struct group_offset **out
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&gc.mu);
-    struct group *g =
-        group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
+    struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
     if (g && g->n_offs > 0) {
         *out = arena_alloc(a, (size_t)g->n_offs * sizeof **out);
         for (int k = 0; *out && k < g->n_offs; k++) {
@@ -198,8 +195,7 @@ static bool subscribed(struct group *g, kstr_t topic)
 int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t n)
 {
     pthread_mutex_lock(&gc.mu);
-    struct group *g =
-        group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
+    struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
     int16_t err = g ? KERR_NONE : E_GROUP_ID_NOT_FOUND;
     if (g) {
         for (int32_t i = 0; i < n; i++)
@@ -277,8 +273,7 @@ void group_describe(kstr_t group_id, arena_t *a, struct group_desc *out)
     out->protocol_type = kstr_c("");
     out->protocol = kstr_c("");
     pthread_mutex_lock(&gc.mu);
-    struct group *g =
-        group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
+    struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
     if (!g) {
         /* Kafka describes an unknown group as Dead with no members. */
         out->state = kstr_c("Dead");
@@ -321,8 +316,7 @@ int16_t group_delete(kstr_t group_id)
 {
     enum { E_NON_EMPTY_GROUP = 68 };
     pthread_mutex_lock(&gc.mu);
-    struct group *g =
-        group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
+    struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
     int16_t err = KERR_NONE;
     if (!g)
         err = E_GROUP_ID_NOT_FOUND;

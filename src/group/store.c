@@ -369,8 +369,7 @@ int store_load(void)
         off = next;
     }
     pthread_rwlock_unlock(&p->log_lock);
-    rlog_info("%s: loaded %lld records, %d groups", GROUP_OFFSETS_TOPIC, (long long)records,
-              gc.n);
+    rlog_info("%s: loaded %lld records, %d groups", GROUP_OFFSETS_TOPIC, (long long)records, gc.n);
     return rc;
 }
 

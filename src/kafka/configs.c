@@ -22,12 +22,18 @@ enum { CT_BOOLEAN = 1, CT_STRING = 2, CT_INT = 3, CT_LONG = 5, CT_DOUBLE = 6, CT
 static int8_t config_type_code(enum config_type t)
 {
     switch (t) {
-    case CFG_BOOL: return CT_BOOLEAN;
-    case CFG_INT: return CT_INT;
-    case CFG_LONG: return CT_LONG;
-    case CFG_LIST: return CT_LIST;
-    case CFG_DOUBLE: return CT_DOUBLE;
-    default: return CT_STRING;
+    case CFG_BOOL:
+        return CT_BOOLEAN;
+    case CFG_INT:
+        return CT_INT;
+    case CFG_LONG:
+        return CT_LONG;
+    case CFG_LIST:
+        return CT_LIST;
+    case CFG_DOUBLE:
+        return CT_DOUBLE;
+    default:
+        return CT_STRING;
     }
 }
 
@@ -181,8 +187,8 @@ static int16_t apply_topic(struct kreq *r, kstr_t name, const struct config_over
                            bool validate_only, kstr_t *msg)
 {
     char err[256] = "";
-    int16_t code = name.len > 0 ? topics_set_overrides(name.ptr, (size_t)name.len, o,
-                                                       validate_only, err, sizeof err)
+    int16_t code = name.len > 0 ? topics_set_overrides(name.ptr, (size_t)name.len, o, validate_only,
+                                                       err, sizeof err)
                                 : KERR_UNKNOWN_TOPIC_OR_PARTITION;
     *msg = code && err[0] ? dup_str(r, err) : (kstr_t){NULL, -1};
     return code;
@@ -230,8 +236,8 @@ int handle_alter_configs(struct kreq *r)
             if (ks && vs)
                 config_overrides_set(&o, ks, vs);
         }
-        out->error_code = apply_topic(r, q->resource_name, &o, req.validate_only,
-                                      &out->error_message);
+        out->error_code =
+            apply_topic(r, q->resource_name, &o, req.validate_only, &out->error_message);
         config_overrides_free(&o);
     }
     alter_configs_response_encode(&r->out, r->hdr.api_version, &resp);

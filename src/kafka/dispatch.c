@@ -12,7 +12,9 @@
 #include "proto/gen/msgs.h"
 
 #define API(NAME, name)                                                                            \
-    {NAME##_API_KEY, NAME##_MIN_VERSION, NAME##_MAX_VERSION, #name, handle_##name}
+    {                                                                                              \
+        NAME##_API_KEY, NAME##_MIN_VERSION, NAME##_MAX_VERSION, #name, handle_##name               \
+    }
 
 const struct kapi kapi_table[] = {
     API(PRODUCE, produce),

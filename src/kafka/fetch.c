@@ -199,9 +199,9 @@ int handle_fetch(struct kreq *r)
         struct fetch_response_fetchable_topic_response *tr = &st->resp.responses[i];
         fetch_response_fetchable_topic_response_init(tr);
         tr->topic = ft->topic;
-        tr->partitions = arena_alloc(
-            &r->arena, (size_t)(ft->partitions_count ? ft->partitions_count : 1) *
-                           sizeof *tr->partitions);
+        tr->partitions =
+            arena_alloc(&r->arena, (size_t)(ft->partitions_count ? ft->partitions_count : 1) *
+                                       sizeof *tr->partitions);
         if (!tr->partitions)
             return KH_CLOSE;
         tr->partitions_count = ft->partitions_count;
@@ -231,7 +231,8 @@ int handle_fetch(struct kreq *r)
         if (!st->topics[i])
             continue;
         for (int32_t j = 0; j < q->topics[i].partitions_count; j++) {
-            struct partition *p = topic_partition(st->topics[i], q->topics[i].partitions[j].partition);
+            struct partition *p =
+                topic_partition(st->topics[i], q->topics[i].partitions[j].partition);
             if (!p)
                 continue;
             st->watched[st->n_waiters] = p;

@@ -65,8 +65,7 @@ int handle_list_groups(struct kreq *r)
         bool keep = req.states_filter_count <= 0;
         for (int32_t f = 0; f < req.states_filter_count && !keep; f++)
             keep = req.states_filter[f].len == gs[i].state.len &&
-                   !strncasecmp(req.states_filter[f].ptr, gs[i].state.ptr,
-                                (size_t)gs[i].state.len);
+                   !strncasecmp(req.states_filter[f].ptr, gs[i].state.ptr, (size_t)gs[i].state.len);
         if (!keep)
             continue;
         struct list_groups_response_listed_group *g = &resp.groups[resp.groups_count++];

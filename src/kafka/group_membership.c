@@ -81,7 +81,8 @@ static void join_encode(struct kreq *r, struct group_wait *w)
 
 static void join_woken(struct loop_wake *wk)
 {
-    struct membership_req *st = (struct membership_req *)((char *)wk - offsetof(struct membership_req, w.wake));
+    struct membership_req *st =
+        (struct membership_req *)((char *)wk - offsetof(struct membership_req, w.wake));
     join_encode(st->req, &st->w);
     kreq_finish(st->req);
 }
@@ -139,7 +140,8 @@ static void sync_encode(struct kreq *r, struct group_wait *w)
 
 static void sync_woken(struct loop_wake *wk)
 {
-    struct membership_req *st = (struct membership_req *)((char *)wk - offsetof(struct membership_req, w.wake));
+    struct membership_req *st =
+        (struct membership_req *)((char *)wk - offsetof(struct membership_req, w.wake));
     sync_encode(st->req, &st->w);
     kreq_finish(st->req);
 }

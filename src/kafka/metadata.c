@@ -98,8 +98,7 @@ int handle_metadata(struct kreq *r)
                 continue;
             }
             struct topic *t = NULL;
-            out->error_code =
-                topics_get_or_create(name.ptr, (size_t)name.len, allow_create, &t);
+            out->error_code = topics_get_or_create(name.ptr, (size_t)name.len, allow_create, &t);
             if (t) {
                 held[n_held++] = t;
                 fill_topic(r, out, t, cfg->node_id);

@@ -32,13 +32,20 @@ struct produce_state {
 static int16_t plog_err_to_kafka(int rc)
 {
     switch (rc) {
-    case PLOG_OK: return KERR_NONE;
-    case PLOG_ERR_CORRUPT: return KERR_CORRUPT_MESSAGE;
-    case PLOG_ERR_INVALID: return KERR_INVALID_RECORD;
-    case PLOG_ERR_TOO_LARGE: return KERR_MESSAGE_TOO_LARGE;
-    case PLOG_ERR_UNSUPPORTED: return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
-    case PARTITION_DELETED: return KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    default: return KERR_KAFKA_STORAGE_ERROR;
+    case PLOG_OK:
+        return KERR_NONE;
+    case PLOG_ERR_CORRUPT:
+        return KERR_CORRUPT_MESSAGE;
+    case PLOG_ERR_INVALID:
+        return KERR_INVALID_RECORD;
+    case PLOG_ERR_TOO_LARGE:
+        return KERR_MESSAGE_TOO_LARGE;
+    case PLOG_ERR_UNSUPPORTED:
+        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case PARTITION_DELETED:
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    default:
+        return KERR_KAFKA_STORAGE_ERROR;
     }
 }
 
@@ -52,7 +59,8 @@ static void release_topics(struct produce_state *st)
 /* The flusher is done with our partitions (on the request's loop). */
 static void produce_flushed(struct loop_wake *w)
 {
-    struct produce_state *st = (struct produce_state *)((char *)w - offsetof(struct produce_state, wake));
+    struct produce_state *st =
+        (struct produce_state *)((char *)w - offsetof(struct produce_state, wake));
     for (int i = 0; i < st->fw.n; i++)
         if (st->fw.failed[i]) {
             st->fw_resp[i]->error_code = KERR_KAFKA_STORAGE_ERROR;
@@ -113,9 +121,8 @@ int handle_produce(struct kreq *r)
     int32_t nt = req.topic_data_count > 0 ? req.topic_data_count : 0;
     int total_parts = 0;
     for (int32_t i = 0; i < nt; i++)
-        total_parts += req.topic_data[i].partition_data_count > 0
-                           ? req.topic_data[i].partition_data_count
-                           : 0;
+        total_parts +=
+            req.topic_data[i].partition_data_count > 0 ? req.topic_data[i].partition_data_count : 0;
     st->resp.responses = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *st->resp.responses);
     st->topics = arena_alloc(&r->arena, (size_t)(nt ? nt : 1) * sizeof *st->topics);
     st->fw.parts = arena_alloc(&r->arena, (size_t)(total_parts ? total_parts : 1) * sizeof(void *));
@@ -141,9 +148,9 @@ int handle_produce(struct kreq *r)
         struct topic *t = NULL;
         int16_t terr = KERR_INVALID_REQUIRED_ACKS;
         if (acks_ok) {
-            terr = td->name.len < 0 ? KERR_INVALID_TOPIC_EXCEPTION
-                                    : topics_get_or_create(td->name.ptr, (size_t)td->name.len,
-                                                           true, &t);
+            terr = td->name.len < 0
+                       ? KERR_INVALID_TOPIC_EXCEPTION
+                       : topics_get_or_create(td->name.ptr, (size_t)td->name.len, true, &t);
             if (t)
                 st->topics[st->n_topics++] = t;
         }
@@ -175,8 +182,8 @@ int handle_produce(struct kreq *r)
             }
             struct plog_append_result res;
             /* The frame is ours: the log rewrites offsets in place. */
-            int rc = partition_append(p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len, now,
-                                      &res);
+            int rc =
+                partition_append(p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len, now, &res);
             pr->error_code = plog_err_to_kafka(rc);
             if (rc != PLOG_OK)
                 continue;

@@ -39,12 +39,12 @@ struct kreq {
     struct kreq_header hdr;
     kr_t body; /* the request body, after the header */
     arena_t arena;
-    kw_t out;      /* length prefix + response header + body */
-    int64_t sent;  /* bytes of out already written to the socket */
-    bool done;     /* response complete (or none due) */
+    kw_t out;     /* length prefix + response header + body */
+    int64_t sent; /* bytes of out already written to the socket */
+    bool done;    /* response complete (or none due) */
     bool noresp;
-    void *state;                     /* the handler's, while pending */
-    void (*cancel)(struct kreq *r);  /* abandon a pending request early */
+    void *state;                    /* the handler's, while pending */
+    void (*cancel)(struct kreq *r); /* abandon a pending request early */
 };
 
 /* Completes a pending request (on its loop thread). */

@@ -74,14 +74,14 @@ int handle_create_topics(struct kreq *r)
         if (code == KERR_NONE && qt->name.len < 0)
             code = KERR_INVALID_TOPIC_EXCEPTION;
         if (code == KERR_NONE)
-            code = topics_create(qt->name.ptr, (size_t)qt->name.len, nparts, &o,
-                                 req.validate_only, req.validate_only ? NULL : &t, err,
-                                 sizeof err);
+            code = topics_create(qt->name.ptr, (size_t)qt->name.len, nparts, &o, req.validate_only,
+                                 req.validate_only ? NULL : &t, err, sizeof err);
         config_overrides_free(&o);
         rt->error_code = code;
         rt->error_message = err_msg(r, code, err);
         if (code == KERR_NONE) {
-            rt->num_partitions = t ? topic_partition_count(t) : (nparts > 0 ? nparts : cfg->num_partitions);
+            rt->num_partitions =
+                t ? topic_partition_count(t) : (nparts > 0 ? nparts : cfg->num_partitions);
             rt->replication_factor = 1;
             if (t)
                 rt->topic_id = t->id;

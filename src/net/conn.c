@@ -298,8 +298,8 @@ static void conn_io_cb(struct loop_io *io, uint32_t events)
  * or a file range (*fd, *off, *len).  A response is its memory bytes with
  * each external range spliced in at ext[i].at.
  */
-static void piece_at(const struct kreq *r, int64_t pos, const uint8_t **mem, int *fd,
-                     int64_t *off, int64_t *len)
+static void piece_at(const struct kreq *r, int64_t pos, const uint8_t **mem, int *fd, int64_t *off,
+                     int64_t *len)
 {
     const kw_t *w = &r->out;
     int64_t mem_pos = 0, logical = 0;

@@ -28,7 +28,7 @@ struct worker {
     struct conn *conns; /* every open connection, for shutdown */
     int n_conns;
     struct conn *graveyard; /* closed, freed before the loop sleeps */
-    int32_t max_frame; /* socket.request.max.bytes */
+    int32_t max_frame;      /* socket.request.max.bytes */
 };
 
 int server_start(const struct broker_config *cfg, char *err, size_t errlen);

@@ -51,12 +51,12 @@ void plog_config_defaults(struct plog_config *c);
 /* Error returns (negative); Kafka error codes are mapped by the caller. */
 enum plog_err {
     PLOG_OK = 0,
-    PLOG_ERR_IO = -1,          /* disk failure; partition now read-only */
-    PLOG_ERR_CORRUPT = -2,     /* batch framing or CRC wrong (CORRUPT_MESSAGE) */
-    PLOG_ERR_INVALID = -3,     /* batch well framed but invalid (INVALID_RECORD) */
-    PLOG_ERR_TOO_LARGE = -4,   /* batch over max_message_bytes (MESSAGE_TOO_LARGE) */
-    PLOG_ERR_OUT_OF_RANGE = -5,/* offset outside [log_start, log_end] */
-    PLOG_ERR_UNSUPPORTED = -6, /* magic < 2 (UNSUPPORTED_FOR_MESSAGE_FORMAT) */
+    PLOG_ERR_IO = -1,           /* disk failure; partition now read-only */
+    PLOG_ERR_CORRUPT = -2,      /* batch framing or CRC wrong (CORRUPT_MESSAGE) */
+    PLOG_ERR_INVALID = -3,      /* batch well framed but invalid (INVALID_RECORD) */
+    PLOG_ERR_TOO_LARGE = -4,    /* batch over max_message_bytes (MESSAGE_TOO_LARGE) */
+    PLOG_ERR_OUT_OF_RANGE = -5, /* offset outside [log_start, log_end] */
+    PLOG_ERR_UNSUPPORTED = -6,  /* magic < 2 (UNSUPPORTED_FOR_MESSAGE_FORMAT) */
 };
 
 /*
@@ -78,9 +78,9 @@ int plog_destroy(struct plog *l);
 void plog_set_config(struct plog *l, const struct plog_config *cfg);
 
 struct plog_append_result {
-    int64_t base_offset;      /* first offset assigned */
-    int64_t last_offset;      /* last offset assigned */
-    int64_t log_append_time;  /* -1 unless log_append_time */
+    int64_t base_offset;     /* first offset assigned */
+    int64_t last_offset;     /* last offset assigned */
+    int64_t log_append_time; /* -1 unless log_append_time */
     int64_t log_start_offset;
     int32_t record_count;
 };
@@ -94,8 +94,8 @@ struct plog_append_result {
  * PLOG_ERR_INVALID also for a record without a key when `compact` is set
  * and for a batch with the delete-horizon attribute (the cleaner's).
  */
-int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch,
-                int64_t now_ms, struct plog_append_result *res);
+int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t now_ms,
+                struct plog_append_result *res);
 
 /*
  * A byte range of one segment file to serve to a fetcher.  While the
