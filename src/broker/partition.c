@@ -78,11 +78,17 @@ int partition_append(struct partition *p, uint8_t *batches, size_t len, int64_t 
          * threads may return here out of order: only move forward. */
         int64_t leo = res->last_offset + 1;
         int64_t cur = atomic_load(&p->high_watermark);
-        while (cur < leo && !atomic_compare_exchange_weak(&p->high_watermark, &cur, leo))
+        while (cur < leo && !atomic_compare_exchange_strong(&p->high_watermark, &cur, leo))
             ;
     }
     pthread_rwlock_unlock(&p->log_lock);
-    if (rc == PLOG_OK) {
+    /*
+     * The high watermark was stored (seq_cst) before n_waiters is read; a
+     * fetch increments n_waiters before its second look at the high
+     * watermark.  So either we see its watch and wake it, or it sees our
+     * data: skipping the mutex when nobody waits loses no wake-up.
+     */
+    if (rc == PLOG_OK && atomic_load(&p->n_waiters) > 0) {
         pthread_mutex_lock(&p->wait_mu);
         for (struct partition_waiter *w = p->waiters.next; w != &p->waiters; w = w->next)
             loop_wake(w->wake);
@@ -98,6 +104,7 @@ void partition_watch(struct partition *p, struct partition_waiter *w)
     w->prev = p->waiters.prev;
     p->waiters.prev->next = w;
     p->waiters.prev = w;
+    atomic_fetch_add(&p->n_waiters, 1);
     pthread_mutex_unlock(&p->wait_mu);
 }
 
@@ -108,6 +115,7 @@ void partition_unwatch(struct partition *p, struct partition_waiter *w)
         w->prev->next = w->next;
         w->next->prev = w->prev;
         w->next = w->prev = NULL;
+        atomic_fetch_sub(&p->n_waiters, 1);
     }
     pthread_mutex_unlock(&p->wait_mu);
 }

@@ -38,6 +38,7 @@ struct partition {
     _Atomic int64_t high_watermark;
     pthread_mutex_t wait_mu;
     struct partition_waiter waiters; /* sentinel */
+    atomic_int n_waiters;            /* lets appends skip wait_mu when nobody waits */
 };
 
 struct partition *partition_open(struct topic *t, int32_t index, const char *dir,
@@ -61,7 +62,8 @@ void partition_unwatch(struct partition *p, struct partition_waiter *w);
 
 static inline int64_t partition_hw(struct partition *p)
 {
-    return atomic_load_explicit(&p->high_watermark, memory_order_acquire);
+    /* seq_cst: pairs with n_waiters in partition_append (see there). */
+    return atomic_load(&p->high_watermark);
 }
 
 #define PARTITION_DELETED (-100)

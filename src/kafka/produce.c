@@ -191,7 +191,8 @@ int handle_produce(struct kreq *r)
             pr->log_append_time_ms = res.log_append_time;
             pr->log_start_offset = res.log_start_offset;
             bool due = t->settings.flush_sync;
-            if (!due) {
+            /* The default (no count or time flush) skips the check. */
+            if (!due && (t->settings.log.flush_messages > 0 || t->settings.log.flush_ms >= 0)) {
                 pthread_rwlock_rdlock(&p->log_lock);
                 due = p->log && plog_flush_due(p->log, now);
                 pthread_rwlock_unlock(&p->log_lock);
