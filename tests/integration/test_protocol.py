@@ -110,3 +110,21 @@ def test_api_versions_v3_flexible_request_gets_v0_header(broker):
     assert keys[18] == (0, 3)  # ApiVersions
     assert keys[11] == (0, 9)  # JoinGroup
     assert 22 not in keys  # InitProducerId: not advertised until implemented
+
+
+def test_log_append_time_stamps_batches(broker):
+    from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
+
+    from clients import consume
+
+    create_topic(broker.bootstrap, "stamped", partitions=1,
+                 config={"message.timestamp.type": "LogAppendTime"})
+    create_topic(broker.bootstrap, "created", partitions=1)
+    old = 1_000_000_000_000  # 2001: far from the broker's clock
+    for topic in ("stamped", "created"):
+        produce_all(broker.bootstrap, topic, [{"value": b"x", "timestamp": old, "partition": 0}])
+    (m,) = consume(broker.bootstrap, "stamped", 0, count=1)
+    ts_type, ts = m.timestamp()
+    assert ts_type == TIMESTAMP_LOG_APPEND_TIME and ts > old + 10 * 365 * 86400 * 1000
+    (m,) = consume(broker.bootstrap, "created", 0, count=1)
+    assert m.timestamp() == (TIMESTAMP_CREATE_TIME, old)
