@@ -25,8 +25,17 @@ struct partition *partition_open(struct topic *t, int32_t index, const char *dir
     p->topic = t;
     p->index = index;
     p->leader_epoch = plog_leader_epoch(p->log);
-    if (p->leader_epoch < 0)
+    if (p->leader_epoch < 0) {
+        /* A new partition: this broker leads it from epoch 0. */
         p->leader_epoch = 0;
+        if (plog_begin_epoch(p->log, 0)) {
+            snprintf(err, errlen, "%s: cannot write the leader epoch checkpoint", dir);
+            plog_close(p->log, false);
+            free(p->dir);
+            free(p);
+            return NULL;
+        }
+    }
     /* One replica: everything in the log is committed. */
     atomic_store(&p->high_watermark, plog_log_end(p->log));
     pthread_rwlock_init(&p->log_lock, NULL);

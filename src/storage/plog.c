@@ -877,6 +877,22 @@ int64_t plog_flushed_offset(struct plog *l)
     return v;
 }
 
+int plog_begin_epoch(struct plog *l, int32_t epoch)
+{
+    pthread_mutex_lock(&l->mu);
+    int rc = PLOG_OK;
+    if (l->read_only)
+        rc = PLOG_ERR_IO;
+    else if (epoch >= 0 && (l->nepochs == 0 || epoch > l->epochs[l->nepochs - 1].epoch) &&
+             (epochs_add(l, epoch, l->leo) < 0 ||
+              ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0)) {
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
+        rc = PLOG_ERR_IO;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rc;
+}
+
 int32_t plog_leader_epoch(struct plog *l)
 {
     pthread_mutex_lock(&l->mu);

@@ -198,6 +198,13 @@ double plog_dirty_ratio(struct plog *l, int64_t now_ms);
 
 /* Leader epoch bookkeeping, for replication later. */
 int32_t plog_leader_epoch(struct plog *l);
+/*
+ * Records that `epoch` starts at the log end (Kafka does this when a
+ * replica becomes leader), writing the checkpoint now rather than on the
+ * first append, whose producer would otherwise wait for its fsync.  No-op
+ * for an epoch not newer than the last one.
+ */
+int plog_begin_epoch(struct plog *l, int32_t epoch);
 /* Removes everything at and after `offset` (follower truncation). */
 int plog_truncate_to(struct plog *l, int64_t offset);
 
