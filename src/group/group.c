@@ -15,23 +15,6 @@
 #include "group/group_int.h"
 #include "kafka/errors.h"
 
-/* Kafka error codes the group protocol uses. */
-enum {
-    E_COORDINATOR_NOT_AVAILABLE = 15,
-    E_ILLEGAL_GENERATION = 22,
-    E_INCONSISTENT_GROUP_PROTOCOL = 23,
-    E_INVALID_GROUP_ID = 24,
-    E_UNKNOWN_MEMBER_ID = 25,
-    E_INVALID_SESSION_TIMEOUT = 26,
-    E_REBALANCE_IN_PROGRESS = 27,
-    E_OFFSET_METADATA_TOO_LARGE = 12,
-    E_GROUP_ID_NOT_FOUND = 69,
-    E_NON_EMPTY_GROUP = 68,
-    E_MEMBER_ID_REQUIRED = 79,
-    E_FENCED_INSTANCE_ID = 82,
-    E_GROUP_SUBSCRIBED_TO_TOPIC = 86,
-};
-
 struct coordinator gc = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* How long an id handed out with MEMBER_ID_REQUIRED waits for its join. */
@@ -292,18 +275,18 @@ int16_t group_validate_member(struct group *g, kstr_t member_id, kstr_t instance
 {
     *out = NULL;
     if (!g)
-        return E_UNKNOWN_MEMBER_ID;
+        return KERR_UNKNOWN_MEMBER_ID;
     if (instance_id.len >= 0) {
         struct gmember *m = member_by_instance(g, instance_id);
         if (!m)
-            return E_UNKNOWN_MEMBER_ID;
+            return KERR_UNKNOWN_MEMBER_ID;
         if (!keq(member_id, m->id))
-            return E_FENCED_INSTANCE_ID;
+            return KERR_FENCED_INSTANCE_ID;
         *out = member_find(g, member_id, idx);
         return KERR_NONE;
     }
     *out = member_find(g, member_id, idx);
-    return *out ? KERR_NONE : E_UNKNOWN_MEMBER_ID;
+    return *out ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
 }
 
 static char *new_member_id(kstr_t prefix)
@@ -497,7 +480,7 @@ static void complete_join(struct group *g)
     for (int i = g->n - 1; i >= 0; i--)
         if (!g->m[i]->rejoined) {
             rlog_info("group %s: member %s did not rejoin in time", g->id, g->m[i]->id);
-            member_remove_at(g, i, E_UNKNOWN_MEMBER_ID);
+            member_remove_at(g, i, KERR_UNKNOWN_MEMBER_ID);
         }
     g->generation++;
     if (g->n == 0) {
@@ -549,7 +532,7 @@ static void prepare_rebalance(struct group *g, const char *why)
             if (g->m[i]->sync_wait) {
                 struct group_wait *w = g->m[i]->sync_wait;
                 g->m[i]->sync_wait = NULL;
-                wait_answer(w, E_REBALANCE_IN_PROGRESS);
+                wait_answer(w, KERR_REBALANCE_IN_PROGRESS);
             }
     int64_t now = clock_mono_ms();
     if (g->state != GS_PREPARING) {
@@ -576,7 +559,7 @@ static int park_join(struct group *g, struct gmember *m, struct group_wait *w)
 {
     if (m->join_wait && m->join_wait != w)
         /* A newer join from the same member replaces the old one. */
-        wait_answer(m->join_wait, E_UNKNOWN_MEMBER_ID);
+        wait_answer(m->join_wait, KERR_UNKNOWN_MEMBER_ID);
     m->join_wait = w;
     m->rejoined = true;
     m->last_seen = clock_mono_ms();
@@ -601,17 +584,17 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
     w->member_id = a->member_id.len >= 0 ? a->member_id : kstr_c("");
     w->members_count = 0;
     if (a->group_id.len <= 0)
-        return answer_now(w, E_INVALID_GROUP_ID);
+        return answer_now(w, KERR_INVALID_GROUP_ID);
     if (a->session_timeout_ms < gc.min_session_ms || a->session_timeout_ms > gc.max_session_ms)
-        return answer_now(w, E_INVALID_SESSION_TIMEOUT);
+        return answer_now(w, KERR_INVALID_SESSION_TIMEOUT);
     if (a->protocol_type.len <= 0 || a->protocols_count <= 0)
-        return answer_now(w, E_INCONSISTENT_GROUP_PROTOCOL);
+        return answer_now(w, KERR_INCONSISTENT_GROUP_PROTOCOL);
     pthread_mutex_lock(&gc.mu);
     int rc;
     struct group *g = group_find(a->group_id.ptr, (size_t)a->group_id.len);
     bool known_id = a->member_id.len > 0;
     if (!g && known_id) {
-        rc = answer_now(w, E_UNKNOWN_MEMBER_ID);
+        rc = answer_now(w, KERR_UNKNOWN_MEMBER_ID);
         goto out;
     }
     if (!g)
@@ -619,7 +602,7 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
     /* Every member must speak the group's protocol type and share at
      * least one protocol with the others. */
     if (g->n > 0 && g->protocol_type && !keq(a->protocol_type, g->protocol_type)) {
-        rc = answer_now(w, E_INCONSISTENT_GROUP_PROTOCOL);
+        rc = answer_now(w, KERR_INCONSISTENT_GROUP_PROTOCOL);
         goto out;
     }
     if (g->n > 0) {
@@ -633,7 +616,7 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
             free(name);
         }
         if (!shared) {
-            rc = answer_now(w, E_INCONSISTENT_GROUP_PROTOCOL);
+            rc = answer_now(w, KERR_INCONSISTENT_GROUP_PROTOCOL);
             goto out;
         }
     }
@@ -644,11 +627,11 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
              * the old identity, and the old instance is fenced. */
             char *id = new_member_id(a->group_instance_id);
             if (old->join_wait) {
-                wait_answer(old->join_wait, E_FENCED_INSTANCE_ID);
+                wait_answer(old->join_wait, KERR_FENCED_INSTANCE_ID);
                 old->join_wait = NULL;
             }
             if (old->sync_wait) {
-                wait_answer(old->sync_wait, E_FENCED_INSTANCE_ID);
+                wait_answer(old->sync_wait, KERR_FENCED_INSTANCE_ID);
                 old->sync_wait = NULL;
             }
             char *old_leader = NULL;
@@ -697,7 +680,7 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
             g->pending[g->n_pending].since = clock_mono_ms();
             g->n_pending++;
             w->member_id = acopy(w->arena, id);
-            rc = answer_now(w, E_MEMBER_ID_REQUIRED);
+            rc = answer_now(w, KERR_MEMBER_ID_REQUIRED);
             goto out;
         }
         struct gmember *m = member_add(g, id, a);
@@ -755,12 +738,12 @@ int group_sync(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t ins
         goto out;
     }
     if (generation != g->generation) {
-        rc = answer_now(w, E_ILLEGAL_GENERATION);
+        rc = answer_now(w, KERR_ILLEGAL_GENERATION);
         goto out;
     }
     m->last_seen = clock_mono_ms();
     if (g->state == GS_PREPARING) {
-        rc = answer_now(w, E_REBALANCE_IN_PROGRESS);
+        rc = answer_now(w, KERR_REBALANCE_IN_PROGRESS);
         goto out;
     }
     if (g->state == GS_STABLE) {
@@ -770,7 +753,7 @@ int group_sync(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t ins
     }
     /* CompletingRebalance: wait for the leader's assignment. */
     if (m->sync_wait && m->sync_wait != w)
-        wait_answer(m->sync_wait, E_REBALANCE_IN_PROGRESS);
+        wait_answer(m->sync_wait, KERR_REBALANCE_IN_PROGRESS);
     m->sync_wait = w;
     w->g = g;
     w->m = m;
@@ -834,11 +817,11 @@ int16_t group_heartbeat(kstr_t group_id, int32_t generation, kstr_t member_id, k
     if (err)
         ;
     else if (generation != g->generation)
-        err = E_ILLEGAL_GENERATION;
+        err = KERR_ILLEGAL_GENERATION;
     else {
         m->last_seen = clock_mono_ms();
         if (g->state == GS_PREPARING)
-            err = E_REBALANCE_IN_PROGRESS;
+            err = KERR_REBALANCE_IN_PROGRESS;
     }
     pthread_mutex_unlock(&gc.mu);
     return err;
@@ -856,13 +839,13 @@ int16_t group_leave(kstr_t group_id, kstr_t member_id, kstr_t instance_id)
         m = member_by_instance(g, instance_id);
         if (m)
             member_find(g, kstr_c(m->id), &idx);
-        err = m ? KERR_NONE : E_UNKNOWN_MEMBER_ID;
+        err = m ? KERR_NONE : KERR_UNKNOWN_MEMBER_ID;
     } else {
         err = group_validate_member(g, member_id, instance_id, &m, &idx);
     }
     if (!err) {
         rlog_info("group %s: member %s left", g->id, m->id);
-        member_remove_at(g, idx, E_UNKNOWN_MEMBER_ID);
+        member_remove_at(g, idx, KERR_UNKNOWN_MEMBER_ID);
         if (g->n == 0 && g->state != GS_PREPARING) {
             g->generation++;
             to_empty(g);
@@ -901,7 +884,7 @@ void groups_tick(void)
             if (now - m->last_seen > m->session_timeout_ms) {
                 rlog_info("group %s: member %s expired (no heartbeat for %d ms)", g->id, m->id,
                           m->session_timeout_ms);
-                member_remove_at(g, i, E_UNKNOWN_MEMBER_ID);
+                member_remove_at(g, i, KERR_UNKNOWN_MEMBER_ID);
                 removed = true;
             }
         }

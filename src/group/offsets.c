@@ -11,17 +11,6 @@
 #include "group/group_int.h"
 #include "kafka/errors.h"
 
-enum {
-    E_OFFSET_METADATA_TOO_LARGE = 12,
-    E_ILLEGAL_GENERATION = 22,
-    E_INVALID_GROUP_ID = 24,
-    E_UNKNOWN_MEMBER_ID = 25,
-    E_REBALANCE_IN_PROGRESS = 27,
-    E_GROUP_ID_NOT_FOUND = 69,
-    E_FENCED_INSTANCE_ID = 82,
-    E_GROUP_SUBSCRIBED_TO_TOPIC = 86,
-};
-
 static bool partition_exists(kstr_t topic, int32_t partition)
 {
     if (topic.len <= 0)
@@ -36,7 +25,7 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
                      struct group_offset *offs, int32_t n)
 {
     if (group_id.len <= 0)
-        return E_INVALID_GROUP_ID;
+        return KERR_INVALID_GROUP_ID;
     bool *skip = calloc((size_t)(n > 0 ? n : 1), sizeof *skip);
     if (!skip)
         return KERR_UNKNOWN_SERVER_ERROR;
@@ -47,7 +36,7 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
         if (!partition_exists(offs[i].topic, offs[i].partition))
             offs[i].error = KERR_UNKNOWN_TOPIC_OR_PARTITION;
         else if (offs[i].metadata.len > gc.metadata_max)
-            offs[i].error = E_OFFSET_METADATA_TOO_LARGE;
+            offs[i].error = KERR_OFFSET_METADATA_TOO_LARGE;
         skip[i] = offs[i].error != KERR_NONE;
     }
     pthread_mutex_lock(&gc.mu);
@@ -60,18 +49,18 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
         if (!g)
             g = group_get_or_create(group_id.ptr, (size_t)group_id.len);
         if (g->n > 0)
-            err = E_UNKNOWN_MEMBER_ID;
+            err = KERR_UNKNOWN_MEMBER_ID;
     } else if (!g) {
         /* A generation for a group that does not exist comes from an
          * older incarnation of it. */
-        err = generation >= 0 ? E_ILLEGAL_GENERATION : E_UNKNOWN_MEMBER_ID;
+        err = generation >= 0 ? KERR_ILLEGAL_GENERATION : KERR_UNKNOWN_MEMBER_ID;
     } else {
         struct gmember *m;
         err = group_validate_member(g, member_id, instance_id, &m, NULL);
         if (err == KERR_NONE && generation != g->generation)
-            err = E_ILLEGAL_GENERATION;
+            err = KERR_ILLEGAL_GENERATION;
         else if (err == KERR_NONE && g->state == GS_COMPLETING)
-            err = E_REBALANCE_IN_PROGRESS;
+            err = KERR_REBALANCE_IN_PROGRESS;
         else if (err == KERR_NONE)
             m->last_seen = clock_mono_ms();
     }
@@ -196,11 +185,11 @@ int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t
 {
     pthread_mutex_lock(&gc.mu);
     struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
-    int16_t err = g ? KERR_NONE : E_GROUP_ID_NOT_FOUND;
+    int16_t err = g ? KERR_NONE : KERR_GROUP_ID_NOT_FOUND;
     if (g) {
         for (int32_t i = 0; i < n; i++)
             offs[i].error = g->state != GS_EMPTY && subscribed(g, offs[i].topic)
-                                ? E_GROUP_SUBSCRIBED_TO_TOPIC
+                                ? KERR_GROUP_SUBSCRIBED_TO_TOPIC
                                 : KERR_NONE;
         /* Tombstones first: an offset deleted in memory only would come
          * back on the next start. */
@@ -314,14 +303,13 @@ void group_describe(kstr_t group_id, arena_t *a, struct group_desc *out)
 
 int16_t group_delete(kstr_t group_id)
 {
-    enum { E_NON_EMPTY_GROUP = 68 };
     pthread_mutex_lock(&gc.mu);
     struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
     int16_t err = KERR_NONE;
     if (!g)
-        err = E_GROUP_ID_NOT_FOUND;
+        err = KERR_GROUP_ID_NOT_FOUND;
     else if (g->n > 0)
-        err = E_NON_EMPTY_GROUP;
+        err = KERR_NON_EMPTY_GROUP;
     else {
         struct group_offset *del = calloc((size_t)(g->n_offs ? g->n_offs : 1), sizeof *del);
         for (int k = 0; del && k < g->n_offs; k++) {

@@ -21,9 +21,6 @@
 #include "net/server.h"
 #include "proto/gen/msgs.h"
 
-#define KERR_FENCED_LEADER_EPOCH 74
-#define KERR_UNKNOWN_LEADER_EPOCH 75
-
 struct fetch_state {
     struct kreq *req;
     struct fetch_request q;

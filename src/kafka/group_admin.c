@@ -8,7 +8,6 @@
 #include "proto/gen/msgs.h"
 
 #define KEY_TYPE_GROUP 0
-#define KERR_COORDINATOR_NOT_AVAILABLE 15
 
 int handle_find_coordinator(struct kreq *r)
 {

@@ -112,7 +112,6 @@ int handle_produce(struct kreq *r)
     struct produce_request req;
     if (!KREQ_DECODE(r, produce_request, &req))
         return KH_CLOSE;
-    int16_t v = r->hdr.api_version;
     struct produce_state *st = arena_alloc(&r->arena, sizeof *st);
     if (!st)
         return KH_CLOSE;
@@ -203,7 +202,6 @@ int handle_produce(struct kreq *r)
             }
         }
     }
-    (void)v;
     if (st->fw.n > 0) {
         if (req.acks == 0) {
             submit_detached(st);
