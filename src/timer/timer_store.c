@@ -1089,6 +1089,17 @@ int timer_store_claim_half(struct timer_store *ts, const char *topic, size_t top
     return rc;
 }
 
+int timer_store_half_state(struct timer_store *ts, const char *topic, size_t topic_len,
+                           const uint8_t *txn_id, size_t txn_id_len, enum timer_state *state_out)
+{
+    pthread_mutex_lock(&ts->mu);
+    struct timer_half *h = timer_halves_find(&ts->halves, topic, topic_len, txn_id, txn_id_len);
+    if (h && state_out)
+        *state_out = (enum timer_state)h->state;
+    pthread_mutex_unlock(&ts->mu);
+    return h ? 0 : -ENOENT;
+}
+
 void timer_store_unclaim_half(struct timer_store *ts, uint64_t id)
 {
     pthread_mutex_lock(&ts->mu);

@@ -201,6 +201,10 @@ int timer_store_intent_clear(struct timer_store *ts);
 int timer_store_claim_half(struct timer_store *ts, const char *topic, size_t topic_len,
                            const uint8_t *txn_id, size_t txn_id_len, struct timer_entry *out,
                            enum timer_state *state_out);
+/* Looks a half message up without claiming it: 0 with its state
+ * (TIMER_PENDING also while claimed), or -ENOENT. */
+int timer_store_half_state(struct timer_store *ts, const char *topic, size_t topic_len,
+                           const uint8_t *txn_id, size_t txn_id_len, enum timer_state *state_out);
 /* Gives a claim back without a decision (e.g. the append failed). */
 void timer_store_unclaim_half(struct timer_store *ts, uint64_t id);
 
