@@ -30,6 +30,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/rlog.h"
+#include "delivery/delivery.h"
 #include "group/group.h"
 #include "net/server.h"
 
@@ -170,6 +171,13 @@ int cmd_broker(int argc, char **argv)
               fresh   ? "new data directory"
               : clean ? "clean shutdown before"
                       : "recovered after an unclean shutdown");
+    if (delivery_start(&cfg, err, sizeof err)) {
+        fprintf(stderr, "runnel broker: %s\n", err);
+        groups_close();
+        topics_close(true);
+        config_free(&cfg);
+        return 1;
+    }
     err[0] = 0;
     if (flusher_start() ||
         compaction_start(config_long(&cfg, "log.cleaner.backoff.ms"),
@@ -178,6 +186,7 @@ int cmd_broker(int argc, char **argv)
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
         compaction_stop();
         flusher_stop();
+        delivery_stop();
         groups_close();
         topics_close(true);
         config_free(&cfg);
@@ -204,6 +213,7 @@ int cmd_broker(int argc, char **argv)
     compaction_stop();
     flusher_stop();
     server_stop();
+    delivery_stop();
     groups_close();
     topics_close(true);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
