@@ -18,6 +18,7 @@ static const struct {
     {"produce", cmd_produce, "produce lines of stdin to a topic"},
     {"consume", cmd_consume, "print records of a topic"},
     {"group", cmd_group, "list, describe, reset or delete consumer groups"},
+    {"dlq", cmd_dlq, "list or re-drive a consumer group's dead letters"},
     {"dump-log", cmd_dump_log, "print the batches, records and indexes of segment files"},
 };
 

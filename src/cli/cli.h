@@ -13,5 +13,6 @@ int cmd_produce(int argc, char **argv);  /* cli/produce.c */
 int cmd_consume(int argc, char **argv);  /* cli/consume.c */
 int cmd_dump_log(int argc, char **argv); /* cli/dump_log.c */
 int cmd_group(int argc, char **argv);    /* cli/group.c */
+int cmd_dlq(int argc, char **argv);      /* cli/dlq.c */
 
 #endif
