@@ -191,8 +191,10 @@ static int plan_record(struct topic *t, const struct batch_record *rec, int64_t 
 /* Calls fn for every record of every batch in [buf, buf+len). */
 typedef int (*record_fn)(void *arg, const struct batch_hdr *h, const struct batch_record *rec,
                          int32_t idx);
+/* Called after each batch's records, while they are still readable. */
+typedef int (*batch_end_fn)(void *arg);
 
-static int for_each_record(uint8_t *buf, size_t len, record_fn fn, void *arg)
+static int for_each_record(uint8_t *buf, size_t len, record_fn fn, batch_end_fn end, void *arg)
 {
     int32_t idx = 0;
     for (size_t off = 0; off < len;) {
@@ -204,12 +206,15 @@ static int for_each_record(uint8_t *buf, size_t len, record_fn fn, void *arg)
             return -1;
         struct batch_record rec;
         int rc;
-        while ((rc = batch_records_next(&rs, &rec)) == 1)
-            if (fn(arg, &h, &rec, idx++)) {
-                batch_records_end(&rs);
-                return 1;
-            }
+        bool stop = false;
+        while (!stop && (rc = batch_records_next(&rs, &rec)) == 1)
+            stop = fn(arg, &h, &rec, idx++) != 0;
+        /* Even after a failure: what was queued was already decided. */
+        if (end && end(arg))
+            stop = true;
         batch_records_end(&rs);
+        if (stop)
+            return 1;
         if (rc < 0)
             return -1;
         off += (size_t)batch_size(&h);
@@ -231,6 +236,11 @@ struct intake {
     struct batch_builder now_b; /* records for p now */
     struct batch_builder dlq_b; /* records for the dead-letter topic */
     int32_t now_n, dlq_n;
+    /* Delayed and retry entries of the current batch, added to the store
+     * in one write at the batch's end (their bytes live until then). */
+    struct timer_entry_in *pend;
+    struct hdr_builder *pend_hb; /* rewritten headers they point into */
+    int n_pend, cap_pend;
 };
 
 static int plan_one(void *arg, const struct batch_hdr *h, const struct batch_record *rec,
@@ -263,8 +273,46 @@ static void add_now(struct batch_builder *b, int32_t *n, int64_t ts, const struc
     batch_builder_add_record(b, ts, &r);
 }
 
+static int flush_pending(void *arg)
+{
+    struct intake *in = arg;
+    int rc = in->n_pend ? timer_store_add_many(dv.ts, in->pend, in->n_pend, NULL) : 0;
+    for (int i = 0; i < in->n_pend; i++) {
+        if (in->pend[i].due_ms < in->first_due)
+            in->first_due = in->pend[i].due_ms;
+        hdr_builder_free(&in->pend_hb[i]);
+    }
+    in->n_pend = 0;
+    if (rc)
+        return fail(in->out, KERR_KAFKA_STORAGE_ERROR, -1, "timer store: %s", strerror(-rc));
+    return 0;
+}
+
+/* Queues a delayed or retry entry; takes over *hb (when given). */
+static int queue_entry(struct intake *in, const struct timer_entry_in *e, struct hdr_builder *hb)
+{
+    if (in->n_pend == in->cap_pend) {
+        int cap = in->cap_pend ? 2 * in->cap_pend : 64;
+        struct timer_entry_in *np = realloc(in->pend, (size_t)cap * sizeof *np);
+        if (np)
+            in->pend = np;
+        struct hdr_builder *nh = realloc(in->pend_hb, (size_t)cap * sizeof *nh);
+        if (nh)
+            in->pend_hb = nh;
+        if (!np || !nh)
+            return fail(in->out, KERR_UNKNOWN_SERVER_ERROR, -1, "out of memory");
+        in->cap_pend = cap;
+    }
+    in->pend[in->n_pend] = *e;
+    in->pend_hb[in->n_pend] = hb ? *hb : (struct hdr_builder){0};
+    if (hb)
+        *hb = (struct hdr_builder){0};
+    in->n_pend++;
+    return 0;
+}
+
 static int store_entry(struct intake *in, enum timer_kind kind, int64_t due, int64_t ts,
-                       const struct batch_record *rec, const struct hdr_builder *hb,
+                       const struct batch_record *rec, struct hdr_builder *hb,
                        const struct ctl_headers *c, int32_t idx)
 {
     struct timer_entry_in e = {
@@ -283,12 +331,12 @@ static int store_entry(struct intake *in, enum timer_kind kind, int64_t due, int
         .headers = hb ? hb->buf : rec->headers,
         .headers_len = hb ? hb->len : (size_t)(rec->headers_end - rec->headers),
     };
-    if (kind == TIMER_HALF) {
-        e.producer_group = (const char *)c->producer_group.v;
-        e.producer_group_len = (size_t)c->producer_group.len;
-        e.txn_id = c->txn_id.v;
-        e.txn_id_len = (size_t)c->txn_id.len;
-    }
+    if (kind != TIMER_HALF)
+        return queue_entry(in, &e, hb);
+    e.producer_group = (const char *)c->producer_group.v;
+    e.producer_group_len = (size_t)c->producer_group.len;
+    e.txn_id = c->txn_id.v;
+    e.txn_id_len = (size_t)c->txn_id.len;
     uint64_t id;
     int rc = timer_store_add(dv.ts, &e, &id);
     if (rc == -EEXIST)
@@ -456,7 +504,7 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         return;
     }
     in.n_plans = total;
-    int rc = for_each_record(records, len, plan_one, &in);
+    int rc = for_each_record(records, len, plan_one, NULL, &in);
     if (rc) {
         if (rc < 0)
             fail(out, KERR_INVALID_RECORD, -1, "malformed records");
@@ -480,7 +528,7 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
     }
     batch_builder_init(&in.now_b, in.first_codec, in.first_base_ts);
     batch_builder_init(&in.dlq_b, 0, in.first_base_ts);
-    rc = for_each_record(records, len, act_one, &in);
+    rc = for_each_record(records, len, act_one, flush_pending, &in);
     /* Records acted on before a failure stay done; what was meant for the
      * log now goes there too, so nothing already taken is lost. */
     if (in.now_n > 0 && append_built(&in, &in.now_b, false, &res) == 0) {
@@ -492,6 +540,8 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         append_built(&in, &in.dlq_b, true, &res);
     batch_builder_free(&in.now_b);
     batch_builder_free(&in.dlq_b);
+    free(in.pend);
+    free(in.pend_hb);
     free(in.plans);
     if (rc < 0 && !out->error_code)
         fail(out, KERR_INVALID_RECORD, -1, "malformed records");

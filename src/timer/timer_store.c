@@ -743,6 +743,82 @@ out:
     return rc;
 }
 
+int timer_store_add_many(struct timer_store *ts, const struct timer_entry_in *in, int n,
+                         uint64_t *ids)
+{
+    if (n <= 0)
+        return 0;
+    uint32_t *sizes = malloc((size_t)n * sizeof *sizes);
+    size_t total = 0;
+    int rc = sizes ? 0 : -ENOMEM;
+    for (int i = 0; !rc && i < n; i++) {
+        if (in[i].kind == TIMER_HALF)
+            rc = -EINVAL; /* halves need the duplicate check of timer_store_add */
+        else if ((rc = entry_check_in(&in[i], &sizes[i])) == 0)
+            total += sizes[i];
+    }
+    uint8_t *buf = rc ? NULL : malloc(total);
+    if (!rc && !buf)
+        rc = -ENOMEM;
+    if (rc) {
+        free(sizes);
+        return rc;
+    }
+    for (int i = 0, off = 0; i < n; off += (int)sizes[i++])
+        entry_encode(&in[i], buf + off, sizes[i]);
+
+    pthread_mutex_lock(&ts->mu);
+    if ((rc = ts->failed))
+        goto out;
+    if (timer_heap_reserve(&ts->heap, (size_t)n) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* Runs of entries that fit the active segment, one pwrite each. */
+    size_t off = 0;
+    for (int i = 0; i < n;) {
+        struct timer_seg *s = active_seg(ts);
+        if (s->size > 0 && s->size + (int64_t)sizes[i] > ts->segment_bytes) {
+            if ((rc = seg_roll(ts)) < 0)
+                goto out;
+            s = active_seg(ts);
+        }
+        int j = i;
+        size_t run = 0;
+        while (j < n && (run == 0 || s->size + (int64_t)(run + sizes[j]) <= ts->segment_bytes))
+            run += sizes[j++];
+        if (sio_pwrite_all(s->fd, buf + off, run, s->size) < 0) {
+            int e = errno;
+            (void)sio_ftruncate(s->fd, s->size);
+            rc = timer_store_fail(ts, "appending entries", e);
+            goto out;
+        }
+        size_t at = 0;
+        for (int k = i; k < j; k++) {
+            uint64_t id = s->base + (uint64_t)s->size + at;
+            struct timer_fields f = {
+                .kind = in[k].kind, .topic_off = E_TOPIC, .topic_len = (uint32_t)in[k].topic_len};
+            timer_count_pending(ts, buf + off + at, &f, 1);
+            (void)timer_heap_push(&ts->heap, (struct timer_slot){in[k].due_ms, id});
+            if (ids)
+                ids[k] = id;
+            at += sizes[k];
+        }
+        s->size += (int64_t)run;
+        s->file_bytes += (int64_t)run;
+        s->pending += j - i;
+        s->dirty = true;
+        ts->disk_bytes += (int64_t)run;
+        off += run;
+        i = j;
+    }
+out:
+    pthread_mutex_unlock(&ts->mu);
+    free(buf);
+    free(sizes);
+    return rc;
+}
+
 int timer_store_sync(struct timer_store *ts)
 {
     pthread_mutex_lock(&ts->sync_mu);

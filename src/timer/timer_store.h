@@ -123,6 +123,13 @@ void timer_store_close(struct timer_store *ts);
  * a txn id), -EMSGSIZE above 1 GiB, -EIO when read-only.
  */
 int timer_store_add(struct timer_store *ts, const struct timer_entry_in *in, uint64_t *id_out);
+/*
+ * Appends n entries (none TIMER_HALF) with as few writes as the segment
+ * size allows; ids (may be NULL) get their ids.  On an error some of the
+ * first entries may have been added (their ids are set); 0 or -errno.
+ */
+int timer_store_add_many(struct timer_store *ts, const struct timer_entry_in *in, int n,
+                         uint64_t *ids);
 /* Syncs what was appended or rewritten since the last call (segments,
  * the intent file, then the directory after a file was created or
  * deleted).  0, or -EIO (the store is then read-only). */
