@@ -1063,6 +1063,68 @@ static void test_million(void)
     timer_store_close(ts);
 }
 
+/* add_many: one write per run that fits a segment; same entries as add. */
+static void test_add_many(void)
+{
+    char dir[512];
+    path_of(dir, sizeof dir, "many");
+    struct timer_store *ts = open_store(dir, 600); /* a few entries per segment */
+    CHECK(ts != NULL);
+    if (!ts)
+        return;
+    enum { N = 20 };
+    char values[N][8];
+    struct timer_entry_in in[N];
+    for (int i = 0; i < N; i++) {
+        int vl = snprintf(values[i], sizeof values[i], "v%d", i);
+        in[i] = (struct timer_entry_in){
+            .kind = i % 2 ? TIMER_RETRY : TIMER_DELAY,
+            .due_ms = 100 + (N - i) / 2, /* pairs tie: id order decides */
+            .created_ms = 1,
+            .topic = "many",
+            .topic_len = 4,
+            .partition = 0,
+            .timestamp = 7,
+            .key_len = -1,
+            .value = (const uint8_t *)values[i],
+            .value_len = vl,
+        };
+    }
+    uint64_t ids[N];
+    CHECK_EQ_INT(timer_store_add_many(ts, in, N, ids), 0);
+    for (int i = 1; i < N; i++)
+        CHECK(ids[i] > ids[i - 1]);
+    struct timer_counts c;
+    timer_store_counts(ts, &c);
+    CHECK_EQ_INT(c.pending[TIMER_DELAY], N / 2);
+    CHECK_EQ_INT(c.pending[TIMER_RETRY], N / 2);
+    CHECK(c.segments > 1);
+    struct timer_entry_in half = in[0];
+    half.kind = TIMER_HALF;
+    CHECK_EQ_INT(timer_store_add_many(ts, &half, 1, NULL), -EINVAL);
+    timer_store_close(ts);
+
+    /* Reopened, they come back in (due, id) order. */
+    ts = open_store(dir, 600);
+    CHECK(ts != NULL);
+    if (!ts)
+        return;
+    struct timer_entry out[N];
+    int n = timer_store_take_due(ts, 1000, out, N);
+    CHECK_EQ_INT(n, N);
+    /* Expected: by due time, ties by position (= index k). */
+    int want[N], w = 0;
+    for (int64_t due = 100; due <= 100 + N / 2; due++)
+        for (int k = 0; k < N; k++)
+            if (in[k].due_ms == due)
+                want[w++] = k;
+    CHECK_EQ_INT(w, N);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT(value_n(&out[i]), want[i]);
+    free_all(out, n);
+    timer_store_close(ts);
+}
+
 int main(void)
 {
     if (!mkdtemp(root)) {
@@ -1081,6 +1143,7 @@ int main(void)
     test_intent();
     test_injected_failures();
     test_threads();
+    test_add_many();
     test_million();
     fsutil_rm_rf(root);
     return tap_done();
