@@ -51,6 +51,21 @@ static struct {
     .cond = PTHREAD_COND_INITIALIZER,
 };
 
+/*
+ * Fault injection for the exactly-once tests: RUNNEL_CRASH_AT names a
+ * point of the release protocol where the broker exits at once, as
+ * kill -9 would stop it there (tests/integration/test_release_crash.py).
+ */
+static const char *crash_at;
+
+static void crash_point(const char *name)
+{
+    if (crash_at && !strcmp(crash_at, name)) {
+        rlog_error("RUNNEL_CRASH_AT=%s: exiting now", name);
+        _exit(86);
+    }
+}
+
 struct timer_store *delivery_store(void)
 {
     return dv.ts;
@@ -148,8 +163,10 @@ int release_to_partition(struct timer_entry *es, int n, int64_t now_ms)
     if (leo >= 0 && timer_store_intent_begin(dv.ts, &in) == 0 &&
         (!t->settings.flush_sync || timer_store_sync(dv.ts) == 0)) {
         struct plog_append_result res;
+        crash_point("release-after-intent");
         int arc = partition_append(p, batch, blen, now_ms, &res);
         if (arc == PLOG_OK) {
+            crash_point("release-after-append");
             timer_store_mark(dv.ts, ids, n, TIMER_DONE);
             rc = RELEASE_OK;
         } else {
@@ -396,6 +413,7 @@ int delivery_start(const struct broker_config *cfg, char *err, size_t errlen)
     dv.half_interval_ms = config_long(cfg, "half.check.interval.ms");
     dv.half_max = (int)config_long(cfg, "half.check.max");
     dv.flush_interval_ms = config_long(cfg, "timer.flush.interval.ms");
+    crash_at = getenv("RUNNEL_CRASH_AT");
     if (dv.flush_interval_ms <= 0)
         dv.flush_interval_ms = 1000;
     char dir[4200];
