@@ -317,6 +317,16 @@ static void *timer_thread(void *arg)
         pthread_mutex_lock(&rt.mu);
         if (n == TAKE_MAX)
             continue; /* more may be due */
+        if (n < 0) {
+            /* Out of memory or a read error: the entries stay pending;
+             * try again shortly rather than spin. */
+            rlog_warn("timer store: cannot take due entries (%s)", strerror(-n));
+            struct timespec pause = {0, 100 * 1000000};
+            pthread_mutex_unlock(&rt.mu);
+            nanosleep(&pause, NULL);
+            pthread_mutex_lock(&rt.mu);
+            continue;
+        }
         int64_t due = timer_store_next_due(dv.ts);
         rt.wake_at = due < next_sync ? due : next_sync;
         if (rt.wake_at <= clock_wall_ms() || rt.stop)
