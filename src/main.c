@@ -5,8 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-
-#define RUNNEL_VERSION "0.1.0"
+#include "common/version.h"
 
 static const struct {
     const char *name;

@@ -56,6 +56,10 @@ const struct config_def config_defs[] = {
      "memory for the cleaner's key map"},
     {"compression.type", "compression.type", CFG_STRING, "producer", "producer: keep as sent"},
     {"min.insync.replicas", "min.insync.replicas", CFG_INT, "1", "replicas for acks=all"},
+    {"admin.listener", NULL, CFG_STRING, "127.0.0.1:9644",
+     "host:port of the HTTP admin API and /metrics (empty: off)"},
+    {"admin.allow.remote", NULL, CFG_BOOL, "false",
+     "serve admin requests from non-loopback addresses"},
 };
 const int config_n_defs = (int)(sizeof config_defs / sizeof config_defs[0]);
 
