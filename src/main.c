@@ -17,6 +17,8 @@ static const struct {
     {"produce", cmd_produce, "produce lines of stdin to a topic"},
     {"consume", cmd_consume, "print records of a topic"},
     {"group", cmd_group, "list, describe, reset or delete consumer groups"},
+    {"status", cmd_status, "the broker's status, from its admin API"},
+    {"message", cmd_message, "read one record by offset or by time, from the admin API"},
     {"dump-log", cmd_dump_log, "print the batches, records and indexes of segment files"},
 };
 
