@@ -72,6 +72,10 @@ const struct config_def config_defs[] = {
     {"half.check.max", NULL, CFG_INT, "15", "unanswered check-backs before discarding"},
     {"timer.flush.interval.ms", NULL, CFG_LONG, "1000", "fsync the timer store this often"},
     {"timer.segment.bytes", NULL, CFG_LONG, "67108864", "timer store segment size"},
+    {"admin.listener", NULL, CFG_STRING, "127.0.0.1:9644",
+     "host:port of the HTTP admin API and /metrics (empty: off)"},
+    {"admin.allow.remote", NULL, CFG_BOOL, "false",
+     "serve admin requests from non-loopback addresses"},
 };
 const int config_n_defs = (int)(sizeof config_defs / sizeof config_defs[0]);
 
