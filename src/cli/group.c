@@ -16,13 +16,13 @@
  * a dry run unless --execute is given.
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/cli_util.h"
+#include "cli/datetime.h"
+#include "cli/table.h"
 
 #define PROG "runnel group"
 
@@ -145,188 +145,7 @@ static const char *fmt_offset(char *buf, size_t size, int64_t off)
     return buf;
 }
 
-/*
- * A table printed with its columns aligned, two spaces apart, the last
- * column unpadded: the layout of kafka-consumer-groups.sh.  Cells are
- * copied, so callers may pass stack buffers.
- */
-struct table {
-    int ncols;
-    char **cells; /* rows * ncols */
-    size_t nrows, cap;
-    int failed; /* out of memory: nothing more is added */
-};
-
-static void table_init(struct table *t, int ncols)
-{
-    memset(t, 0, sizeof *t);
-    t->ncols = ncols;
-}
-
-static void table_add(struct table *t, ...)
-{
-    if (t->failed)
-        return;
-    if (t->nrows == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        char **cells = realloc(t->cells, cap * (size_t)t->ncols * sizeof *cells);
-        if (!cells) {
-            t->failed = 1;
-            return;
-        }
-        t->cells = cells;
-        t->cap = cap;
-    }
-    va_list ap;
-    va_start(ap, t);
-    char **row = &t->cells[t->nrows * (size_t)t->ncols];
-    for (int i = 0; i < t->ncols; i++) {
-        const char *s = va_arg(ap, const char *);
-        row[i] = strdup(s ? s : "-");
-        if (!row[i])
-            t->failed = 1;
-    }
-    va_end(ap);
-    t->nrows++;
-}
-
-static void table_print(const struct table *t)
-{
-    size_t *w = calloc((size_t)t->ncols, sizeof *w);
-    if (!w)
-        return;
-    for (size_t r = 0; r < t->nrows; r++)
-        for (int c = 0; c < t->ncols; c++) {
-            const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
-            size_t n = s ? strlen(s) : 0;
-            if (n > w[c])
-                w[c] = n;
-        }
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (int c = 0; c < t->ncols; c++) {
-            const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
-            if (!s)
-                s = "";
-            if (c == t->ncols - 1)
-                printf("%s\n", s);
-            else
-                printf("%-*s  ", (int)w[c], s);
-        }
-    }
-    free(w);
-}
-
-static void table_free(struct table *t)
-{
-    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    memset(t, 0, sizeof *t);
-}
-
 /* ---- argument parsing ---- */
-
-static int days_in_month(int year, int month)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
-        return 29;
-    return days[month - 1];
-}
-
-/* n decimal digits at *p, advancing it; -1 when they are not digits. */
-static int take_digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    return v;
-}
-
-/* Expects the character c at *p and steps over it. */
-static int take_char(const char **p, char c)
-{
-    if (**p != c)
-        return -1;
-    (*p)++;
-    return 0;
-}
-
-/*
- * YYYY-MM-DDTHH:MM:SS[.fraction][Z|+hh:mm|-hh:mm|+hhmm], the format
- * kafka-consumer-groups.sh takes; without a zone the local time zone
- * applies, as in Kafka's tool.  Milliseconds since the epoch in *ms.
- */
-static int parse_datetime(const char *s, int64_t *ms)
-{
-    const char *p = s;
-    int year, mon, day, hour, min, sec, frac_ms = 0;
-    if ((year = take_digits(&p, 4)) < 0 || take_char(&p, '-') || (mon = take_digits(&p, 2)) < 0 ||
-        take_char(&p, '-') || (day = take_digits(&p, 2)) < 0 || take_char(&p, 'T') ||
-        (hour = take_digits(&p, 2)) < 0 || take_char(&p, ':') || (min = take_digits(&p, 2)) < 0 ||
-        take_char(&p, ':') || (sec = take_digits(&p, 2)) < 0)
-        return -1;
-    if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
-        hour > 23 || min > 59 || sec > 59)
-        return -1;
-    if (*p == '.') {
-        p++;
-        int digits = 0, scale = 100;
-        while (isdigit((unsigned char)*p)) {
-            if (digits < 3)
-                frac_ms += (*p - '0') * scale;
-            scale /= 10;
-            digits++;
-            p++;
-        }
-        if (!digits)
-            return -1;
-    }
-    int has_zone = 0, zone_min = 0;
-    if (*p == 'Z') {
-        has_zone = 1;
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
-        p++;
-        int zh = take_digits(&p, 2);
-        if (zh < 0)
-            return -1;
-        if (*p == ':')
-            p++;
-        int zm = take_digits(&p, 2);
-        if (zm < 0 || zh > 23 || zm > 59)
-            return -1;
-        has_zone = 1;
-        zone_min = sign * (zh * 60 + zm);
-    }
-    if (*p)
-        return -1;
-
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
-    time_t t;
-    if (has_zone) {
-        t = timegm(&tm) - (time_t)zone_min * 60;
-    } else {
-        tm.tm_isdst = -1; /* let the zone rules decide */
-        t = mktime(&tm);
-    }
-    if (t == (time_t)-1 || t < 0)
-        return -1;
-    *ms = (int64_t)t * 1000 + frac_ms;
-    return 0;
-}
 
 static void set_reset(struct group_args *ga, enum reset_kind kind)
 {
@@ -382,7 +201,7 @@ static int parse_group_args(struct group_args *ga, const struct cli_opt *opts, i
             set_reset(ga, RESET_OFFSET);
             break;
         case OPT_TO_DATETIME:
-            if (parse_datetime(val, &ga->reset_value))
+            if (cli_parse_datetime(val, &ga->reset_value))
                 return cli_usage_error(PROG,
                                        "bad value '%s' for --to-datetime "
                                        "(YYYY-MM-DDTHH:MM:SS[.mmm][Z|+hh:mm])",
