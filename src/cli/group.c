@@ -14,15 +14,25 @@
  * `reset` refuses a group that has members, as Kafka's tool does: members
  * keep their positions in memory and would commit over the reset.  It is
  * a dry run unless --execute is given.
+ *
+ * A broadcast group (message.model=BROADCASTING, see docs/broadcast.md)
+ * keeps offsets per instance.  The broker answers OffsetFetch and
+ * OffsetCommit without a member id for the instance named by the
+ * request's client.id, so `describe` and `reset --instance` read and
+ * commit an instance's offsets through a client whose client.id is that
+ * instance's name; the instances come from the read-only group setting
+ * broadcast.instances and the live members.  `config` reads and changes
+ * the group's settings (DescribeConfigs/AlterConfigs on resource GROUP).
  */
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 
 #include "cli/cli.h"
 #include "cli/cli_util.h"
+#include "cli/datetime.h"
+#include "cli/table.h"
 
 #define PROG "runnel group"
 
@@ -37,10 +47,17 @@ static const char usage_text[] =
     "  describe GROUP [--members]\n"
     "        the group's state and, per partition, its committed offset, the log end\n"
     "        offset, the lag between them and the member the partition is assigned to;\n"
-    "        --members lists the members and their assignments instead\n"
-    "  reset GROUP (--topic TOPIC[:P,P...]... | --all-topics) SPEC [--execute]\n"
+    "        --members lists the members and their assignments instead.  A broadcast\n"
+    "        group has a row per instance and partition (column INSTANCE)\n"
+    "  config GROUP [--set KEY=VALUE]... [--delete KEY]...\n"
+    "        show the group's settings, or change them: message.model=CLUSTERING\n"
+    "        (members share the partitions, the default) or BROADCASTING (every member\n"
+    "        receives every partition and keeps its own offsets)\n"
+    "  reset GROUP [--instance NAME] (--topic TOPIC[:P,P...]... | --all-topics) SPEC [--execute]\n"
     "        compute new committed offsets and print them; --execute applies them.\n"
-    "        Only a group without members (state Empty, or unknown) can be reset.\n"
+    "        Only a group without members (state Empty, or unknown) can be reset; in a\n"
+    "        broadcast group, one instance (--instance, required there) that is not\n"
+    "        a member.\n"
     "        SPEC is one of:\n"
     "          --to-earliest            the log start offset\n"
     "          --to-latest              the log end offset\n"
@@ -71,6 +88,9 @@ enum {
     OPT_TO_DATETIME,
     OPT_SHIFT_BY,
     OPT_EXECUTE,
+    OPT_SET,
+    OPT_DELETE,
+    OPT_INSTANCE,
 };
 
 static const struct cli_opt list_opts[] = {
@@ -83,7 +103,14 @@ static const struct cli_opt describe_opts[] = {
     CLI_COMMON_OPTS,
     {0},
 };
+static const struct cli_opt config_opts[] = {
+    {"set", 0, 1, OPT_SET},
+    {"delete", 0, 1, OPT_DELETE},
+    CLI_COMMON_OPTS,
+    {0},
+};
 static const struct cli_opt reset_opts[] = {
+    {"instance", 0, 1, OPT_INSTANCE},
     {"topic", 't', 1, OPT_TOPIC},
     {"all-topics", 0, 0, OPT_ALL_TOPICS},
     {"to-earliest", 0, 0, OPT_TO_EARLIEST},
@@ -124,6 +151,11 @@ struct group_args {
     int state;
     int members;
     int help;
+    const char **sets; /* config --set "K=V" */
+    int nsets;
+    const char **deletes; /* config --delete K */
+    int ndeletes;
+    const char *instance; /* reset --instance */
 };
 
 /* ---- small utilities ---- */
@@ -145,188 +177,7 @@ static const char *fmt_offset(char *buf, size_t size, int64_t off)
     return buf;
 }
 
-/*
- * A table printed with its columns aligned, two spaces apart, the last
- * column unpadded: the layout of kafka-consumer-groups.sh.  Cells are
- * copied, so callers may pass stack buffers.
- */
-struct table {
-    int ncols;
-    char **cells; /* rows * ncols */
-    size_t nrows, cap;
-    int failed; /* out of memory: nothing more is added */
-};
-
-static void table_init(struct table *t, int ncols)
-{
-    memset(t, 0, sizeof *t);
-    t->ncols = ncols;
-}
-
-static void table_add(struct table *t, ...)
-{
-    if (t->failed)
-        return;
-    if (t->nrows == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        char **cells = realloc(t->cells, cap * (size_t)t->ncols * sizeof *cells);
-        if (!cells) {
-            t->failed = 1;
-            return;
-        }
-        t->cells = cells;
-        t->cap = cap;
-    }
-    va_list ap;
-    va_start(ap, t);
-    char **row = &t->cells[t->nrows * (size_t)t->ncols];
-    for (int i = 0; i < t->ncols; i++) {
-        const char *s = va_arg(ap, const char *);
-        row[i] = strdup(s ? s : "-");
-        if (!row[i])
-            t->failed = 1;
-    }
-    va_end(ap);
-    t->nrows++;
-}
-
-static void table_print(const struct table *t)
-{
-    size_t *w = calloc((size_t)t->ncols, sizeof *w);
-    if (!w)
-        return;
-    for (size_t r = 0; r < t->nrows; r++)
-        for (int c = 0; c < t->ncols; c++) {
-            const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
-            size_t n = s ? strlen(s) : 0;
-            if (n > w[c])
-                w[c] = n;
-        }
-    for (size_t r = 0; r < t->nrows; r++) {
-        for (int c = 0; c < t->ncols; c++) {
-            const char *s = t->cells[r * (size_t)t->ncols + (size_t)c];
-            if (!s)
-                s = "";
-            if (c == t->ncols - 1)
-                printf("%s\n", s);
-            else
-                printf("%-*s  ", (int)w[c], s);
-        }
-    }
-    free(w);
-}
-
-static void table_free(struct table *t)
-{
-    for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
-        free(t->cells[i]);
-    free(t->cells);
-    memset(t, 0, sizeof *t);
-}
-
 /* ---- argument parsing ---- */
-
-static int days_in_month(int year, int month)
-{
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month == 2 && ((year % 4 == 0 && year % 100 != 0) || year % 400 == 0))
-        return 29;
-    return days[month - 1];
-}
-
-/* n decimal digits at *p, advancing it; -1 when they are not digits. */
-static int take_digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    return v;
-}
-
-/* Expects the character c at *p and steps over it. */
-static int take_char(const char **p, char c)
-{
-    if (**p != c)
-        return -1;
-    (*p)++;
-    return 0;
-}
-
-/*
- * YYYY-MM-DDTHH:MM:SS[.fraction][Z|+hh:mm|-hh:mm|+hhmm], the format
- * kafka-consumer-groups.sh takes; without a zone the local time zone
- * applies, as in Kafka's tool.  Milliseconds since the epoch in *ms.
- */
-static int parse_datetime(const char *s, int64_t *ms)
-{
-    const char *p = s;
-    int year, mon, day, hour, min, sec, frac_ms = 0;
-    if ((year = take_digits(&p, 4)) < 0 || take_char(&p, '-') || (mon = take_digits(&p, 2)) < 0 ||
-        take_char(&p, '-') || (day = take_digits(&p, 2)) < 0 || take_char(&p, 'T') ||
-        (hour = take_digits(&p, 2)) < 0 || take_char(&p, ':') || (min = take_digits(&p, 2)) < 0 ||
-        take_char(&p, ':') || (sec = take_digits(&p, 2)) < 0)
-        return -1;
-    if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
-        hour > 23 || min > 59 || sec > 59)
-        return -1;
-    if (*p == '.') {
-        p++;
-        int digits = 0, scale = 100;
-        while (isdigit((unsigned char)*p)) {
-            if (digits < 3)
-                frac_ms += (*p - '0') * scale;
-            scale /= 10;
-            digits++;
-            p++;
-        }
-        if (!digits)
-            return -1;
-    }
-    int has_zone = 0, zone_min = 0;
-    if (*p == 'Z') {
-        has_zone = 1;
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
-        p++;
-        int zh = take_digits(&p, 2);
-        if (zh < 0)
-            return -1;
-        if (*p == ':')
-            p++;
-        int zm = take_digits(&p, 2);
-        if (zm < 0 || zh > 23 || zm > 59)
-            return -1;
-        has_zone = 1;
-        zone_min = sign * (zh * 60 + zm);
-    }
-    if (*p)
-        return -1;
-
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
-    time_t t;
-    if (has_zone) {
-        t = timegm(&tm) - (time_t)zone_min * 60;
-    } else {
-        tm.tm_isdst = -1; /* let the zone rules decide */
-        t = mktime(&tm);
-    }
-    if (t == (time_t)-1 || t < 0)
-        return -1;
-    *ms = (int64_t)t * 1000 + frac_ms;
-    return 0;
-}
 
 static void set_reset(struct group_args *ga, enum reset_kind kind)
 {
@@ -342,7 +193,9 @@ static int parse_group_args(struct group_args *ga, const struct cli_opt *opts, i
     int id;
     ga->names = calloc((size_t)argc + 1, sizeof *ga->names);
     ga->topics = calloc((size_t)argc + 1, sizeof *ga->topics);
-    if (!ga->names || !ga->topics) {
+    ga->sets = calloc((size_t)argc + 1, sizeof *ga->sets);
+    ga->deletes = calloc((size_t)argc + 1, sizeof *ga->deletes);
+    if (!ga->names || !ga->topics || !ga->sets || !ga->deletes) {
         cli_error(PROG, "out of memory");
         return CLI_FAIL;
     }
@@ -382,7 +235,7 @@ static int parse_group_args(struct group_args *ga, const struct cli_opt *opts, i
             set_reset(ga, RESET_OFFSET);
             break;
         case OPT_TO_DATETIME:
-            if (parse_datetime(val, &ga->reset_value))
+            if (cli_parse_datetime(val, &ga->reset_value))
                 return cli_usage_error(PROG,
                                        "bad value '%s' for --to-datetime "
                                        "(YYYY-MM-DDTHH:MM:SS[.mmm][Z|+hh:mm])",
@@ -396,6 +249,21 @@ static int parse_group_args(struct group_args *ga, const struct cli_opt *opts, i
             break;
         case OPT_EXECUTE:
             ga->execute = 1;
+            break;
+        case OPT_SET:
+            if (!strchr(val, '=') || *val == '=')
+                return cli_usage_error(PROG, "bad value '%s' for --set (expected KEY=VALUE)", val);
+            ga->sets[ga->nsets++] = val;
+            break;
+        case OPT_DELETE:
+            if (!*val)
+                return cli_usage_error(PROG, "empty --delete");
+            ga->deletes[ga->ndeletes++] = val;
+            break;
+        case OPT_INSTANCE:
+            if (!*val)
+                return cli_usage_error(PROG, "empty --instance");
+            ga->instance = val;
             break;
         case CLI_OPT_HELP:
             ga->help = 1;
@@ -494,6 +362,221 @@ static rd_kafka_topic_partition_list_t *committed_offsets(struct cli_client *c, 
     return out;
 }
 
+/* ---- group settings ---- */
+
+/* One entry of DescribeConfigs on the group resource. */
+struct gsetting {
+    char *name, *value;
+    int is_default, read_only;
+};
+
+struct gsettings {
+    struct gsetting *v;
+    size_t n;
+};
+
+static void gsettings_free(struct gsettings *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->v[i].name);
+        free(s->v[i].value);
+    }
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static const struct gsetting *gsetting_find(const struct gsettings *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i].name, name))
+            return &s->v[i];
+    return NULL;
+}
+
+static int is_broadcast(const struct gsettings *s)
+{
+    const struct gsetting *m = gsetting_find(s, "message.model");
+    return m && !strcasecmp(m->value, "BROADCASTING");
+}
+
+/* The group's settings; CLI_OK, or CLI_FAIL after printing why. */
+static int read_settings(struct cli_client *c, const char *group, struct gsettings *out)
+{
+    memset(out, 0, sizeof *out);
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_GROUP, group);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_AdminOptions_t *opts = cli_admin_options(c, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    rd_kafka_DescribeConfigs(c->rk, &res, 1, opts, q);
+    rd_kafka_event_t *ev =
+        cli_admin_wait(c, q, RD_KAFKA_EVENT_DESCRIBECONFIGS_RESULT, "read group settings");
+    int rc = CLI_FAIL;
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_ConfigResource_t **rres = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &cnt);
+        if (cnt != 1) {
+            cli_error(PROG, "read group settings: broker answered for %zu resources, not 1", cnt);
+        } else if (rd_kafka_ConfigResource_error(rres[0])) {
+            char what[300];
+            snprintf(what, sizeof what, "cannot read settings of group '%s'", group);
+            print_kafka_error(what, rd_kafka_ConfigResource_error(rres[0]),
+                              rd_kafka_ConfigResource_error_string(rres[0]));
+        } else {
+            size_t ecnt;
+            const rd_kafka_ConfigEntry_t **e = rd_kafka_ConfigResource_configs(rres[0], &ecnt);
+            out->v = xcalloc(ecnt, sizeof *out->v);
+            rc = out->v ? CLI_OK : CLI_FAIL;
+            for (size_t i = 0; out->v && i < ecnt; i++) {
+                const char *v = rd_kafka_ConfigEntry_value(e[i]);
+                struct gsetting *g = &out->v[out->n++];
+                g->name = strdup(rd_kafka_ConfigEntry_name(e[i]));
+                g->value = strdup(v ? v : "");
+                g->is_default = rd_kafka_ConfigEntry_is_default(e[i]);
+                g->read_only = rd_kafka_ConfigEntry_is_read_only(e[i]);
+                if (!g->name || !g->value) {
+                    cli_error(PROG, "out of memory");
+                    rc = CLI_FAIL;
+                    break;
+                }
+            }
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(res);
+    if (rc)
+        gsettings_free(out);
+    return rc;
+}
+
+/* A list of distinct strings. */
+struct strlist {
+    char **v;
+    size_t n, cap;
+};
+
+static int strlist_add(struct strlist *l, const char *s, size_t len)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strlen(l->v[i]) == len && !memcmp(l->v[i], s, len))
+            return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n] = strndup(s, len);
+    return l->v[l->n++] ? 0 : -1;
+}
+
+static void strlist_free(struct strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Adds the names of broadcast.instances: comma-separated, with '%' and
+ * ',' in a name written as %25 and %2C. */
+static int add_instances(struct strlist *l, const char *s)
+{
+    while (s && *s) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        char *name = malloc(n + 1);
+        if (!name)
+            return -1;
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned int x;
+            if (s[i] == '%' && i + 2 < n + 1 && sscanf(s + i + 1, "%2x", &x) == 1) {
+                name[k++] = (char)x;
+                i += 2;
+            } else {
+                name[k++] = s[i];
+            }
+        }
+        int rc = k ? strlist_add(l, name, k) : 0;
+        free(name);
+        if (rc)
+            return -1;
+        s = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* A broadcast member's instance name: group.instance.id, else client.id. */
+static const char *member_instance(const rd_kafka_MemberDescription_t *m)
+{
+    const char *id = rd_kafka_MemberDescription_group_instance_id(m);
+    return id && *id ? id : rd_kafka_MemberDescription_client_id(m);
+}
+
+/* The live member that is this instance, or NULL. */
+static const rd_kafka_MemberDescription_t *
+instance_member(const rd_kafka_ConsumerGroupDescription_t *d, const char *instance)
+{
+    size_t n = rd_kafka_ConsumerGroupDescription_member_count(d);
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(d, i);
+        const char *cid = rd_kafka_MemberDescription_client_id(m);
+        if (!strcmp(member_instance(m), instance) || (cid && !strcmp(cid, instance)))
+            return m;
+    }
+    return NULL;
+}
+
+/*
+ * An admin client like c whose client.id is `instance`, so that a
+ * broadcast group answers its offset requests for that instance.  *prop
+ * holds the property string until the client is closed.
+ */
+static int connect_as_instance(const struct cli_client *c, const char *instance,
+                               struct cli_client *out, char **prop)
+{
+    *out = *c;
+    out->rk = NULL;
+    out->all_brokers_down = 0;
+    *prop = NULL;
+    if (out->nprops == CLI_MAX_PROPS) {
+        cli_error(PROG, "too many -X properties to add client.id=%s", instance);
+        return CLI_FAIL;
+    }
+    size_t len = strlen(instance) + sizeof "client.id=";
+    *prop = malloc(len);
+    if (!*prop) {
+        cli_error(PROG, "out of memory");
+        return CLI_FAIL;
+    }
+    snprintf(*prop, len, "client.id=%s", instance);
+    out->props[out->nprops++] = *prop; /* -X comes last: it wins */
+    return cli_connect_admin(out, NULL);
+}
+
+/* An instance's committed offsets (see committed_offsets). */
+static rd_kafka_topic_partition_list_t *instance_offsets(const struct cli_client *c,
+                                                         const char *group, const char *instance)
+{
+    struct cli_client ic;
+    char *prop;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    if (connect_as_instance(c, instance, &ic, &prop) == CLI_OK)
+        l = committed_offsets(&ic, group);
+    cli_client_close(&ic);
+    free(prop);
+    return l;
+}
+
 /* ---- list ---- */
 
 struct listing {
@@ -563,9 +646,11 @@ static int group_list(struct group_args *ga)
 
 /* ---- describe ---- */
 
-/* One row of describe: a partition the group has an offset for or owns. */
+/* One row of describe: a partition the group (or in a broadcast group,
+ * an instance) has an offset for or owns. */
 struct prow {
-    const char *topic; /* points into the offsets list or an assignment */
+    const char *instance; /* broadcast groups only */
+    const char *topic;    /* points into the offsets list or an assignment */
     int32_t partition;
     int64_t committed; /* < 0: none */
     const rd_kafka_MemberDescription_t *member;
@@ -574,16 +659,20 @@ struct prow {
 static int prow_cmp(const void *a, const void *b)
 {
     const struct prow *x = a, *y = b;
-    int c = strcmp(x->topic, y->topic);
+    int c = x->instance && y->instance ? strcmp(x->instance, y->instance) : 0;
+    if (!c)
+        c = strcmp(x->topic, y->topic);
     if (c)
         return c;
     return x->partition < y->partition ? -1 : x->partition > y->partition;
 }
 
-static struct prow *prow_find(struct prow *rows, size_t n, const char *topic, int32_t partition)
+static struct prow *prow_find(struct prow *rows, size_t n, const char *instance, const char *topic,
+                              int32_t partition)
 {
     for (size_t i = 0; i < n; i++)
-        if (rows[i].partition == partition && !strcmp(rows[i].topic, topic))
+        if (rows[i].partition == partition && !strcmp(rows[i].topic, topic) &&
+            rows[i].instance == instance)
             return &rows[i];
     return NULL;
 }
@@ -594,12 +683,14 @@ static int is_unknown_group(const rd_kafka_ConsumerGroupDescription_t *d)
     return rd_kafka_ConsumerGroupDescription_state(d) == RD_KAFKA_CONSUMER_GROUP_STATE_DEAD;
 }
 
-static void print_group_header(const char *group, const rd_kafka_ConsumerGroupDescription_t *d)
+static void print_group_header(const char *group, const rd_kafka_ConsumerGroupDescription_t *d,
+                               int broadcast)
 {
     const char *proto = rd_kafka_ConsumerGroupDescription_partition_assignor(d);
-    printf("GROUP %s  STATE %s  PROTOCOL %s  MEMBERS %zu\n\n", group,
+    printf("GROUP %s  STATE %s  PROTOCOL %s  MEMBERS %zu%s\n\n", group,
            rd_kafka_consumer_group_state_name(rd_kafka_ConsumerGroupDescription_state(d)),
-           proto && *proto ? proto : "-", rd_kafka_ConsumerGroupDescription_member_count(d));
+           proto && *proto ? proto : "-", rd_kafka_ConsumerGroupDescription_member_count(d),
+           broadcast ? "  MODEL BROADCASTING" : "");
 }
 
 /* "topic(0,1,2),other(3)" of an assignment sorted by topic and partition. */
@@ -662,6 +753,30 @@ static int describe_members(const rd_kafka_ConsumerGroupDescription_t *d)
     return rc;
 }
 
+/* The partition, offset and lag cells of a row. */
+struct pcells {
+    char part[16], cur_buf[24], end_buf[24], lag[24];
+    const char *cur, *end;
+};
+
+static void row_cells(struct cli_client *c, const struct prow *r, struct pcells *x)
+{
+    int64_t lo, hi;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, r->topic, r->partition, &lo,
+                                                               &hi, OFFSETS_TIMEOUT_MS);
+    if (err)
+        hi = -1; /* a deleted topic keeps its commits: show them anyway */
+    snprintf(x->part, sizeof x->part, "%d", (int)r->partition);
+    /* A commit past the end (the log was truncated or the topic made
+     * anew) shows as a negative lag, as in Kafka's tool. */
+    if (r->committed >= 0 && hi >= 0)
+        snprintf(x->lag, sizeof x->lag, "%lld", (long long)(hi - r->committed));
+    else
+        snprintf(x->lag, sizeof x->lag, "-");
+    x->cur = fmt_offset(x->cur_buf, sizeof x->cur_buf, r->committed);
+    x->end = fmt_offset(x->end_buf, sizeof x->end_buf, hi);
+}
+
 static int describe_offsets(struct cli_client *c, const char *group,
                             const rd_kafka_ConsumerGroupDescription_t *d,
                             const rd_kafka_topic_partition_list_t *committed)
@@ -682,17 +797,17 @@ static int describe_offsets(struct cli_client *c, const char *group,
         /* OffsetFetch for all partitions may list some without a commit. */
         if (p->offset < 0)
             continue;
-        rows[n++] = (struct prow){p->topic, p->partition, p->offset, NULL};
+        rows[n++] = (struct prow){NULL, p->topic, p->partition, p->offset, NULL};
     }
     for (size_t i = 0; i < nmembers; i++) {
         const rd_kafka_MemberDescription_t *m = rd_kafka_ConsumerGroupDescription_member(d, i);
         const rd_kafka_topic_partition_list_t *l =
             rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(m));
         for (int k = 0; l && k < l->cnt; k++) {
-            struct prow *r = prow_find(rows, n, l->elems[k].topic, l->elems[k].partition);
+            struct prow *r = prow_find(rows, n, NULL, l->elems[k].topic, l->elems[k].partition);
             if (!r) {
                 r = &rows[n++];
-                *r = (struct prow){l->elems[k].topic, l->elems[k].partition, -1, NULL};
+                *r = (struct prow){NULL, l->elems[k].topic, l->elems[k].partition, -1, NULL};
             }
             r->member = m;
         }
@@ -706,21 +821,9 @@ static int describe_offsets(struct cli_client *c, const char *group,
               "CONSUMER-ID", "HOST", "CLIENT-ID");
     for (size_t i = 0; i < n; i++) {
         const struct prow *r = &rows[i];
-        int64_t lo, hi;
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(c->rk, r->topic, r->partition,
-                                                                   &lo, &hi, OFFSETS_TIMEOUT_MS);
-        if (err)
-            hi = -1; /* a deleted topic keeps its commits: show them anyway */
-        char part[16], cur[24], end[24], lag[24];
-        snprintf(part, sizeof part, "%d", (int)r->partition);
-        /* A commit past the end (the log was truncated or the topic made
-         * anew) shows as a negative lag, as in Kafka's tool. */
-        if (r->committed >= 0 && hi >= 0)
-            snprintf(lag, sizeof lag, "%lld", (long long)(hi - r->committed));
-        else
-            snprintf(lag, sizeof lag, "-");
-        table_add(&t, group, r->topic, part, fmt_offset(cur, sizeof cur, r->committed),
-                  fmt_offset(end, sizeof end, hi), lag,
+        struct pcells x;
+        row_cells(c, r, &x);
+        table_add(&t, group, r->topic, x.part, x.cur, x.end, x.lag,
                   r->member ? rd_kafka_MemberDescription_consumer_id(r->member) : "-",
                   r->member ? rd_kafka_MemberDescription_host(r->member) : "-",
                   r->member ? rd_kafka_MemberDescription_client_id(r->member) : "-");
@@ -734,6 +837,100 @@ static int describe_offsets(struct cli_client *c, const char *group,
     }
     table_free(&t);
     free(rows);
+    return rc;
+}
+
+/*
+ * Per instance and partition: the instance's committed offset, the log
+ * end, the lag, and the member that is the instance now (if any).
+ */
+static int describe_broadcast(struct cli_client *c, const char *group,
+                              const rd_kafka_ConsumerGroupDescription_t *d,
+                              const struct gsettings *gs)
+{
+    struct strlist names = {0};
+    const struct gsetting *inst = gsetting_find(gs, "broadcast.instances");
+    int rc = CLI_FAIL;
+    size_t nmembers = rd_kafka_ConsumerGroupDescription_member_count(d);
+    if (add_instances(&names, inst ? inst->value : NULL))
+        goto oom;
+    for (size_t i = 0; i < nmembers; i++) {
+        const char *id = member_instance(rd_kafka_ConsumerGroupDescription_member(d, i));
+        if (strlist_add(&names, id, strlen(id)))
+            goto oom;
+    }
+    if (names.n)
+        qsort(names.v, names.n, sizeof *names.v, strp_cmp);
+    rd_kafka_topic_partition_list_t **lists = xcalloc(names.n, sizeof *lists);
+    if (!lists)
+        goto out;
+    size_t cap = 0, n = 0;
+    struct prow *rows = NULL;
+    for (size_t i = 0; i < names.n; i++) {
+        lists[i] = instance_offsets(c, group, names.v[i]);
+        if (!lists[i])
+            goto out_lists;
+        const rd_kafka_MemberDescription_t *m = instance_member(d, names.v[i]);
+        const rd_kafka_topic_partition_list_t *as =
+            m ? rd_kafka_MemberAssignment_partitions(rd_kafka_MemberDescription_assignment(m))
+              : NULL;
+        size_t need = n + (size_t)lists[i]->cnt + (as ? (size_t)as->cnt : 0);
+        if (need > cap) {
+            struct prow *r = realloc(rows, (need > 2 * cap ? need : 2 * cap) * sizeof *rows);
+            if (!r)
+                goto oom_lists;
+            rows = r;
+            cap = need > 2 * cap ? need : 2 * cap;
+        }
+        for (int k = 0; k < lists[i]->cnt; k++) {
+            const rd_kafka_topic_partition_t *p = &lists[i]->elems[k];
+            if (p->offset >= 0)
+                rows[n++] = (struct prow){names.v[i], p->topic, p->partition, p->offset, m};
+        }
+        for (int k = 0; as && k < as->cnt; k++)
+            if (!prow_find(rows, n, names.v[i], as->elems[k].topic, as->elems[k].partition))
+                rows[n++] =
+                    (struct prow){names.v[i], as->elems[k].topic, as->elems[k].partition, -1, m};
+    }
+    if (n)
+        qsort(rows, n, sizeof *rows, prow_cmp);
+    /* The header once every instance's offsets are in: an error leaves
+     * no half answer behind. */
+    print_group_header(group, d, 1);
+    struct table t;
+    table_init(&t, 10);
+    table_add(&t, "GROUP", "INSTANCE", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET",
+              "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID");
+    for (size_t i = 0; i < n; i++) {
+        const struct prow *r = &rows[i];
+        struct pcells x;
+        row_cells(c, r, &x);
+        table_add(&t, group, r->instance, r->topic, x.part, x.cur, x.end, x.lag,
+                  r->member ? rd_kafka_MemberDescription_consumer_id(r->member) : "-",
+                  r->member ? rd_kafka_MemberDescription_host(r->member) : "-",
+                  r->member ? rd_kafka_MemberDescription_client_id(r->member) : "-");
+    }
+    if (t.failed)
+        cli_error(PROG, "out of memory");
+    else {
+        table_print(&t);
+        rc = CLI_OK;
+    }
+    table_free(&t);
+    goto out_lists;
+oom_lists:
+    cli_error(PROG, "out of memory");
+out_lists:
+    free(rows);
+    for (size_t i = 0; i < names.n; i++)
+        if (lists[i])
+            rd_kafka_topic_partition_list_destroy(lists[i]);
+    free(lists);
+    goto out;
+oom:
+    cli_error(PROG, "out of memory");
+out:
+    strlist_free(&names);
     return rc;
 }
 
@@ -751,23 +948,32 @@ static int group_describe(struct group_args *ga)
         return CLI_FAIL;
     int rc = CLI_FAIL;
     rd_kafka_topic_partition_list_t *committed = NULL;
+    struct gsettings gs = {0};
     if (is_unknown_group(d)) {
         cli_error(PROG, "unknown group '%s'", group);
         goto out;
     }
+    if (read_settings(c, group, &gs))
+        goto out;
+    int broadcast = is_broadcast(&gs);
     if (ga->members) {
-        print_group_header(group, d);
+        print_group_header(group, d, broadcast);
         rc = describe_members(d);
+        goto out;
+    }
+    if (broadcast) {
+        rc = describe_broadcast(c, group, d, &gs);
         goto out;
     }
     committed = committed_offsets(c, group);
     if (!committed)
         goto out;
-    print_group_header(group, d);
+    print_group_header(group, d, broadcast);
     rc = describe_offsets(c, group, d, committed);
 out:
     if (committed)
         rd_kafka_topic_partition_list_destroy(committed);
+    gsettings_free(&gs);
     rd_kafka_event_destroy(ev);
     return rc;
 }
@@ -963,18 +1169,48 @@ static int group_reset(struct group_args *ga)
     rd_kafka_event_t *ev = NULL;
     rd_kafka_topic_partition_list_t *committed = NULL;
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(16);
+    struct gsettings gs = {0};
+    /* Where offsets are read and committed: the group, or in a broadcast
+     * group a client named after the instance. */
+    struct cli_client ic = {0};
+    struct cli_client *oc = c;
+    char *prop = NULL;
     const rd_kafka_ConsumerGroupDescription_t *d = describe_one(c, group, &ev);
-    if (!d)
+    if (!d || read_settings(c, group, &gs))
         goto out;
     rd_kafka_consumer_group_state_t st = rd_kafka_ConsumerGroupDescription_state(d);
-    if (st != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY && st != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD) {
+    if (is_broadcast(&gs)) {
+        if (!ga->instance) {
+            cli_error(PROG,
+                      "group '%s' is BROADCASTING: its offsets belong to its instances; name one "
+                      "with --instance (runnel group describe %s lists them)",
+                      group, group);
+            goto out;
+        }
+        /* Only the instance must be stopped; the others keep reading. */
+        if (instance_member(d, ga->instance)) {
+            cli_error(PROG,
+                      "cannot reset offsets of instance '%s' of group '%s': it is a member; "
+                      "stop it first",
+                      ga->instance, group);
+            goto out;
+        }
+        if (connect_as_instance(c, ga->instance, &ic, &prop))
+            goto out;
+        oc = &ic;
+    } else if (ga->instance) {
+        cli_error(PROG, "group '%s' is not BROADCASTING: --instance applies to broadcast groups",
+                  group);
+        goto out;
+    } else if (st != RD_KAFKA_CONSUMER_GROUP_STATE_EMPTY &&
+               st != RD_KAFKA_CONSUMER_GROUP_STATE_DEAD) {
         cli_error(PROG,
                   "cannot reset offsets of group '%s': it has active members (state %s); "
                   "stop them first",
                   group, rd_kafka_consumer_group_state_name(st));
         goto out;
     }
-    committed = committed_offsets(c, group);
+    committed = committed_offsets(oc, group);
     if (!committed)
         goto out;
     if (ga->all_topics) {
@@ -995,7 +1231,7 @@ static int group_reset(struct group_args *ga)
     rd_kafka_topic_partition_list_sort(l, NULL, NULL);
     if (compute_reset(ga, l, committed, group))
         goto out;
-    if (ga->execute && alter_offsets(c, group, l))
+    if (ga->execute && alter_offsets(oc, group, l))
         goto out;
 
     struct table t;
@@ -1024,6 +1260,116 @@ out:
         rd_kafka_topic_partition_list_destroy(committed);
     rd_kafka_topic_partition_list_destroy(l);
     rd_kafka_metadata_destroy(md);
+    gsettings_free(&gs);
+    cli_client_close(&ic);
+    free(prop);
+    return rc;
+}
+
+/* ---- config ---- */
+
+static int print_settings(const struct gsettings *gs)
+{
+    struct table t;
+    table_init(&t, 3);
+    table_add(&t, "NAME", "VALUE", "SOURCE");
+    for (size_t i = 0; i < gs->n; i++) {
+        const struct gsetting *g = &gs->v[i];
+        table_add(&t, g->name, *g->value ? g->value : "-",
+                  g->read_only    ? "read-only"
+                  : g->is_default ? "default"
+                                  : "group");
+    }
+    int rc = CLI_OK;
+    if (t.failed) {
+        cli_error(PROG, "out of memory");
+        rc = CLI_FAIL;
+    } else {
+        table_print(&t);
+    }
+    table_free(&t);
+    return rc;
+}
+
+/*
+ * AlterConfigs replaces the group's whole set of settings, so the new set
+ * is what is set now, minus --delete, plus --set.  librdkafka 2.0 has no
+ * IncrementalAlterConfigs.
+ */
+static int alter_settings(struct group_args *ga, const char *group, const struct gsettings *gs)
+{
+    struct cli_client *c = &ga->client;
+    for (int i = 0; i < ga->ndeletes; i++)
+        if (!gsetting_find(gs, ga->deletes[i])) {
+            cli_error(PROG, "unknown group config '%s'", ga->deletes[i]);
+            return CLI_FAIL;
+        }
+    rd_kafka_ConfigResource_t *res = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_GROUP, group);
+    for (size_t i = 0; i < gs->n; i++) {
+        const struct gsetting *g = &gs->v[i];
+        int deleted = 0;
+        for (int k = 0; k < ga->ndeletes && !deleted; k++)
+            deleted = !strcmp(ga->deletes[k], g->name);
+        if (!g->is_default && !g->read_only && !deleted)
+            rd_kafka_ConfigResource_set_config(res, g->name, g->value);
+    }
+    int rc = CLI_FAIL;
+    for (int i = 0; i < ga->nsets; i++) {
+        const char *v;
+        char *k = cli_split_kv(PROG, "--set", ga->sets[i], &v);
+        if (!k)
+            goto out;
+        rd_kafka_ConfigResource_set_config(res, k, v); /* replaces an earlier value */
+        free(k);
+    }
+    rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+    rd_kafka_AdminOptions_t *opts = cli_admin_options(c, RD_KAFKA_ADMIN_OP_ALTERCONFIGS);
+    rd_kafka_AlterConfigs(c->rk, &res, 1, opts, q);
+    rd_kafka_event_t *ev =
+        cli_admin_wait(c, q, RD_KAFKA_EVENT_ALTERCONFIGS_RESULT, "change group settings");
+    if (ev) {
+        size_t cnt;
+        const rd_kafka_ConfigResource_t **rres =
+            rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &cnt);
+        if (cnt != 1) {
+            cli_error(PROG, "change group settings: broker answered for %zu resources, not 1", cnt);
+        } else if (rd_kafka_ConfigResource_error(rres[0])) {
+            char what[300];
+            snprintf(what, sizeof what, "cannot change settings of group '%s'", group);
+            print_kafka_error(what, rd_kafka_ConfigResource_error(rres[0]),
+                              rd_kafka_ConfigResource_error_string(rres[0]));
+        } else {
+            rc = CLI_OK;
+        }
+        rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(q);
+out:
+    rd_kafka_ConfigResource_destroy(res);
+    return rc;
+}
+
+static int group_config(struct group_args *ga)
+{
+    struct cli_client *c = &ga->client;
+    if (ga->nnames != 1)
+        return cli_usage_error(PROG, "config takes exactly one group id");
+    const char *group = ga->names[0];
+    if (cli_connect_admin(c, NULL))
+        return CLI_FAIL;
+    struct gsettings gs;
+    if (read_settings(c, group, &gs))
+        return CLI_FAIL;
+    int rc = CLI_OK;
+    if (ga->nsets || ga->ndeletes) {
+        rc = alter_settings(ga, group, &gs);
+        gsettings_free(&gs);
+        if (rc || read_settings(c, group, &gs))
+            return CLI_FAIL;
+    }
+    rc = print_settings(&gs);
+    gsettings_free(&gs);
     return rc;
 }
 
@@ -1075,15 +1421,13 @@ static int group_delete(struct group_args *ga)
 
 int cmd_group(int argc, char **argv)
 {
-    static const char *const names[] = {"list", "describe", "reset", "delete"};
+    static const char *const names[] = {"list", "describe", "config", "reset", "delete"};
     static const struct {
         int (*fn)(struct group_args *);
         const struct cli_opt *opts;
     } subs[] = {
-        {group_list, list_opts},
-        {group_describe, describe_opts},
-        {group_reset, reset_opts},
-        {group_delete, delete_opts},
+        {group_list, list_opts},   {group_describe, describe_opts}, {group_config, config_opts},
+        {group_reset, reset_opts}, {group_delete, delete_opts},
     };
     int rc;
     int sub =
@@ -1101,5 +1445,7 @@ int cmd_group(int argc, char **argv)
     cli_client_close(&ga.client);
     free(ga.names);
     free(ga.topics);
+    free(ga.sets);
+    free(ga.deletes);
     return rc;
 }

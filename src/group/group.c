@@ -142,6 +142,7 @@ static void member_free(struct gmember *m)
     for (int i = 0; i < m->n_protos; i++) {
         free(m->protos[i].name);
         free(m->protos[i].meta);
+        free(m->protos[i].bcast);
     }
     free(m->protos);
     free(m->assignment);
@@ -162,11 +163,8 @@ void group_remove(struct group *g)
     for (int k = 0; k < g->n_pending; k++)
         free(g->pending[k].id);
     free(g->pending);
-    for (int k = 0; k < g->n_offs; k++) {
-        free(g->offs[k].topic);
-        free(g->offs[k].metadata);
-    }
-    free(g->offs);
+    offsets_free(g->offs, g->n_offs);
+    instances_free(g);
     free(g->id);
     free(g->protocol_type);
     free(g->protocol);
@@ -186,12 +184,13 @@ static int offset_cmp(const struct goffset *o, const char *topic, size_t tlen, i
     return c;
 }
 
-static int offset_idx(struct group *g, const char *topic, size_t tlen, int32_t part, bool *found)
+static int offset_idx(const struct goffset *v, int n, const char *topic, size_t tlen, int32_t part,
+                      bool *found)
 {
-    int lo = 0, hi = g->n_offs;
+    int lo = 0, hi = n;
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        int c = offset_cmp(&g->offs[mid], topic, tlen, part);
+        int c = offset_cmp(&v[mid], topic, tlen, part);
         if (c == 0) {
             *found = true;
             return mid;
@@ -205,39 +204,68 @@ static int offset_idx(struct group *g, const char *topic, size_t tlen, int32_t p
     return lo;
 }
 
+struct goffset *offsets_upsert(struct goffset **v, int *n, int *cap, const char *topic, size_t tlen,
+                               int32_t partition)
+{
+    bool found;
+    int i = offset_idx(*v, *n, topic, tlen, partition, &found);
+    if (found)
+        return &(*v)[i];
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 16;
+        *v = realloc(*v, (size_t)*cap * sizeof **v);
+        if (!*v)
+            abort();
+    }
+    memmove(&(*v)[i + 1], &(*v)[i], (size_t)(*n - i) * sizeof **v);
+    (*n)++;
+    struct goffset *o = &(*v)[i];
+    memset(o, 0, sizeof *o);
+    o->topic = xstrndup(topic, tlen);
+    o->partition = partition;
+    o->offset = -1;
+    o->leader_epoch = -1;
+    return o;
+}
+
+struct goffset *offsets_find(struct goffset *v, int n, const char *topic, size_t tlen,
+                             int32_t partition)
+{
+    bool found;
+    int i = offset_idx(v, n, topic, tlen, partition, &found);
+    return found ? &v[i] : NULL;
+}
+
+void offsets_remove(struct goffset *v, int *n, const char *topic, size_t tlen, int32_t partition)
+{
+    bool found;
+    int i = offset_idx(v, *n, topic, tlen, partition, &found);
+    if (!found)
+        return;
+    free(v[i].topic);
+    free(v[i].metadata);
+    memmove(&v[i], &v[i + 1], (size_t)(*n - i - 1) * sizeof *v);
+    (*n)--;
+}
+
+void offsets_free(struct goffset *v, int n)
+{
+    for (int k = 0; k < n; k++) {
+        free(v[k].topic);
+        free(v[k].metadata);
+    }
+    free(v);
+}
+
 struct goffset *group_offset_upsert(struct group *g, const char *topic, size_t tlen,
                                     int32_t partition)
 {
-    bool found;
-    int i = offset_idx(g, topic, tlen, partition, &found);
-    if (found)
-        return &g->offs[i];
-    if (g->n_offs == g->cap_offs) {
-        g->cap_offs = g->cap_offs ? g->cap_offs * 2 : 16;
-        g->offs = realloc(g->offs, (size_t)g->cap_offs * sizeof *g->offs);
-        if (!g->offs)
-            abort();
-    }
-    memmove(&g->offs[i + 1], &g->offs[i], (size_t)(g->n_offs - i) * sizeof *g->offs);
-    g->n_offs++;
-    memset(&g->offs[i], 0, sizeof g->offs[i]);
-    g->offs[i].topic = xstrndup(topic, tlen);
-    g->offs[i].partition = partition;
-    g->offs[i].offset = -1;
-    g->offs[i].leader_epoch = -1;
-    return &g->offs[i];
+    return offsets_upsert(&g->offs, &g->n_offs, &g->cap_offs, topic, tlen, partition);
 }
 
 void group_offset_remove(struct group *g, const char *topic, size_t tlen, int32_t partition)
 {
-    bool found;
-    int i = offset_idx(g, topic, tlen, partition, &found);
-    if (!found)
-        return;
-    free(g->offs[i].topic);
-    free(g->offs[i].metadata);
-    memmove(&g->offs[i], &g->offs[i + 1], (size_t)(g->n_offs - i - 1) * sizeof *g->offs);
-    g->n_offs--;
+    offsets_remove(g->offs, &g->n_offs, topic, tlen, partition);
 }
 
 /* ---- members ---- */
@@ -307,11 +335,14 @@ static char *new_member_id(kstr_t prefix)
     return xstrndup(buf, (size_t)n);
 }
 
-static void member_set_protocols(struct gmember *m, const struct group_join_args *a)
+/* Takes the broadcast assignments out of prep (which may be NULL). */
+static void member_set_protocols(struct gmember *m, const struct group_join_args *a,
+                                 struct bcast_prep *prep)
 {
     for (int i = 0; i < m->n_protos; i++) {
         free(m->protos[i].name);
         free(m->protos[i].meta);
+        free(m->protos[i].bcast);
     }
     free(m->protos);
     m->n_protos = a->protocols_count;
@@ -328,6 +359,11 @@ static void member_set_protocols(struct gmember *m, const struct group_join_args
             abort();
         if (m->protos[i].len)
             memcpy(m->protos[i].meta, a->protocols[i].metadata.ptr, (size_t)m->protos[i].len);
+        if (prep && prep[i].ok) {
+            m->protos[i].bcast = prep[i].p;
+            m->protos[i].bcast_len = prep[i].len;
+            prep[i].p = NULL;
+        }
     }
     m->session_timeout_ms = a->session_timeout_ms;
     m->rebalance_timeout_ms = a->rebalance_timeout_ms;
@@ -355,7 +391,8 @@ static struct gproto *member_proto(struct gmember *m, const char *name)
     return NULL;
 }
 
-static struct gmember *member_add(struct group *g, const char *id, const struct group_join_args *a)
+static struct gmember *member_add(struct group *g, const char *id, const struct group_join_args *a,
+                                  struct bcast_prep *prep)
 {
     struct gmember *m = calloc(1, sizeof *m);
     if (!m)
@@ -365,7 +402,7 @@ static struct gmember *member_add(struct group *g, const char *id, const struct 
     m->client_id = kdup(a->client_id);
     m->client_host = kdup(a->client_host);
     m->protocol_type = kdup(a->protocol_type);
-    member_set_protocols(m, a);
+    member_set_protocols(m, a, prep);
     m->last_seen = clock_mono_ms();
     if (g->n == g->cap) {
         g->cap = g->cap ? g->cap * 2 : 8;
@@ -523,7 +560,7 @@ static void maybe_complete_join(struct group *g)
     complete_join(g);
 }
 
-static void prepare_rebalance(struct group *g, const char *why)
+void group_prepare_rebalance(struct group *g, const char *why)
 {
     if (g->state == GS_COMPLETING)
         /* Members waiting for an assignment of a generation that is now
@@ -589,6 +626,9 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
         return answer_now(w, KERR_INVALID_SESSION_TIMEOUT);
     if (a->protocol_type.len <= 0 || a->protocols_count <= 0)
         return answer_now(w, KERR_INCONSISTENT_GROUP_PROTOCOL);
+    /* What a broadcast group would assign this member: built before the
+     * lock because it reads the topic registry (broadcast.c). */
+    struct bcast_prep *prep = broadcast_prepare(a);
     pthread_mutex_lock(&gc.mu);
     int rc;
     struct group *g = group_find(a->group_id.ptr, (size_t)a->group_id.len);
@@ -620,6 +660,14 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
             goto out;
         }
     }
+    int16_t berr = broadcast_check_join(g, a,
+                                        known_id ? member_find(g, a->member_id, NULL)
+                                                 : member_by_instance(g, a->group_instance_id),
+                                        prep);
+    if (berr) {
+        rc = answer_now(w, berr);
+        goto out;
+    }
     if (!known_id) {
         struct gmember *old = member_by_instance(g, a->group_instance_id);
         if (old) {
@@ -641,8 +689,15 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
             }
             free(old->id);
             old->id = id;
+            /* The new instance may come from another host or under another
+             * client.id, which is how requests without a member id find
+             * a broadcast member. */
+            free(old->client_id);
+            old->client_id = kdup(a->client_id);
+            free(old->client_host);
+            old->client_host = kdup(a->client_host);
             old->last_seen = clock_mono_ms();
-            member_set_protocols(old, a);
+            member_set_protocols(old, a, prep);
             if (g->state == GS_STABLE) {
                 /* Kafka: a static member returning to a stable group does
                  * not rebalance unless the group's protocol would change.
@@ -665,8 +720,7 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
                 }
             }
             free(old_leader);
-            member_set_protocols(old, a);
-            prepare_rebalance(g, "static member rejoined");
+            group_prepare_rebalance(g, "static member rejoined");
             rc = park_join(g, old, w);
             goto out;
         }
@@ -683,18 +737,18 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
             rc = answer_now(w, KERR_MEMBER_ID_REQUIRED);
             goto out;
         }
-        struct gmember *m = member_add(g, id, a);
+        struct gmember *m = member_add(g, id, a, prep);
         free(id);
-        prepare_rebalance(g, "new member joined");
+        group_prepare_rebalance(g, "new member joined");
         rc = park_join(g, m, w);
         goto out;
     }
     for (int i = 0; i < g->n_pending; i++)
         if (keq(a->member_id, g->pending[i].id)) {
-            struct gmember *m = member_add(g, g->pending[i].id, a);
+            struct gmember *m = member_add(g, g->pending[i].id, a, prep);
             free(g->pending[i].id);
             g->pending[i] = g->pending[--g->n_pending];
-            prepare_rebalance(g, "new member joined");
+            group_prepare_rebalance(g, "new member joined");
             rc = park_join(g, m, w);
             goto out;
         }
@@ -713,11 +767,12 @@ int group_join(const struct group_join_args *a, struct group_wait *w)
         rc = answer_now(w, KERR_NONE);
         goto out;
     }
-    member_set_protocols(m, a);
-    prepare_rebalance(g, same ? "leader rejoined" : "member changed its subscription");
+    member_set_protocols(m, a, prep);
+    group_prepare_rebalance(g, same ? "leader rejoined" : "member changed its subscription");
     rc = park_join(g, m, w);
 out:
     pthread_mutex_unlock(&gc.mu);
+    broadcast_prep_free(prep, a->protocols_count);
     return rc;
 }
 
@@ -763,6 +818,19 @@ int group_sync(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t ins
             free(x->assignment);
             x->assignment = NULL;
             x->assignment_len = 0;
+            if (g->model == GM_BROADCASTING) {
+                /* The leader's assignment is ignored: each member gets
+                 * every partition it subscribes to. */
+                struct gproto *p = g->protocol ? member_proto(x, g->protocol) : NULL;
+                if (p && p->bcast_len > 0) {
+                    x->assignment = malloc((size_t)p->bcast_len);
+                    if (!x->assignment)
+                        abort();
+                    memcpy(x->assignment, p->bcast, (size_t)p->bcast_len);
+                    x->assignment_len = p->bcast_len;
+                }
+                continue;
+            }
             for (int32_t k = 0; k < n; k++)
                 if (keq(as[k].member_id, x->id) && as[k].assignment.len > 0) {
                     x->assignment = malloc((size_t)as[k].assignment.len);
@@ -783,7 +851,8 @@ int group_sync(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t ins
                 wait_answer(sw, KERR_NONE);
             }
         }
-        rlog_info("group %s: generation %d is stable", g->id, g->generation);
+        rlog_info("group %s: generation %d is stable%s", g->id, g->generation,
+                  g->model == GM_BROADCASTING ? " (broadcasting)" : "");
     }
     rc = w->done ? 0 : 1;
 out:
@@ -853,7 +922,7 @@ int16_t group_leave(kstr_t group_id, kstr_t member_id, kstr_t instance_id)
         } else if (g->state == GS_PREPARING) {
             maybe_complete_join(g);
         } else {
-            prepare_rebalance(g, "member left");
+            group_prepare_rebalance(g, "member left");
         }
     }
     pthread_mutex_unlock(&gc.mu);
@@ -899,9 +968,10 @@ void groups_tick(void)
                 to_empty(g);
                 store_group(g);
             } else {
-                prepare_rebalance(g, "member expired");
+                group_prepare_rebalance(g, "member expired");
             }
         }
+        broadcast_expire_instances(g, wall);
         /* offsets.retention.minutes: an empty group's offsets expire. */
         if (g->state == GS_EMPTY && g->n_offs > 0 && gc.retention_ms > 0 &&
             wall - g->empty_since > gc.retention_ms) {

@@ -15,6 +15,10 @@
  * topic __consumer_offsets, in Kafka's own key/value formats (store.c),
  * and are read back on start.
  *
+ * A group may be declared broadcast (setting message.model=BROADCASTING,
+ * settings.c): every member then gets every partition it subscribes to,
+ * and offsets are kept per member instance (broadcast.c).
+ *
  * Threads and locks: one coordinator mutex guards every group.  Handlers
  * call in from network threads; JoinGroup and SyncGroup may have to wait
  * for other members, so they park a group_wait; whoever completes the
@@ -115,6 +119,18 @@ int16_t group_fetch_offsets(kstr_t group_id, struct group_offset *offs, int32_t 
 /* Every committed offset of a group, for OffsetFetch with null topics and
  * for `runnel group describe`: *out in arena. */
 int16_t group_all_offsets(kstr_t group_id, arena_t *a, struct group_offset **out, int32_t *n);
+/*
+ * The same for a request whose header carries client_id: in a broadcast
+ * group that names the instance a request without a member id is for
+ * (offsets.c).  The functions above are these with no client id: in a
+ * broadcast group they read the lowest offset of any instance.
+ */
+int16_t group_commit_as(kstr_t group_id, kstr_t client_id, int32_t generation, kstr_t member_id,
+                        kstr_t instance_id, struct group_offset *offs, int32_t n);
+int16_t group_fetch_offsets_as(kstr_t group_id, kstr_t client_id, struct group_offset *offs,
+                               int32_t n, arena_t *a);
+int16_t group_all_offsets_as(kstr_t group_id, kstr_t client_id, arena_t *a,
+                             struct group_offset **out, int32_t *n);
 /* OffsetDelete: removes the offsets of partitions no member subscribes to. */
 int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t n);
 
@@ -142,6 +158,32 @@ struct group_desc {
 void group_describe(kstr_t group_id, arena_t *a, struct group_desc *out);
 int16_t group_delete(kstr_t group_id);
 
+/* ---- group settings (DescribeConfigs/AlterConfigs on GROUP, settings.c) ---- */
+
+struct group_setting {
+    const char *name;
+    kstr_t value;
+    bool is_default, read_only;
+    const char *doc;
+};
+/* Every setting of a group; a group the coordinator does not know has
+ * the defaults.  *out in arena; KERR_INVALID_GROUP_ID for an empty id. */
+int16_t group_describe_settings(kstr_t group_id, arena_t *a, struct group_setting **out,
+                                int32_t *n);
+struct group_setting_op {
+    kstr_t name;
+    kstr_t value; /* null: back to the default */
+};
+/*
+ * Applies ops (IncrementalAlterConfigs SET/DELETE), or with replace=true
+ * makes them the whole set, the rest back to defaults (AlterConfigs).
+ * Returns a Kafka error code with a message in err (INVALID_CONFIG for an
+ * unknown name or value).  A change of message.model makes a group with
+ * members rebalance.
+ */
+int16_t group_alter_settings(kstr_t group_id, const struct group_setting_op *ops, int32_t n,
+                             bool replace, bool validate_only, char *err, size_t errlen);
+
 /* ---- lifetime ---- */
 
 /* Creates/opens __consumer_offsets and loads what it holds. */
@@ -149,6 +191,39 @@ int groups_open(const struct broker_config *cfg, char *err, size_t errlen);
 void groups_close(void);
 /* Session and rebalance timeouts, offset retention: every ~100 ms. */
 void groups_tick(void);
+
+/* ---- views (views.c): snapshots for the admin API and metrics ---- */
+
+struct group_view_member {
+    const char *member_id, *group_instance_id; /* group_instance_id NULL when dynamic */
+    const char *client_id, *client_host;
+    const uint8_t *assignment; /* as SyncGroup handed it out; NULL when none */
+    int32_t assignment_len;
+};
+struct group_view_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    const char *metadata;
+    int64_t commit_ts; /* wall ms */
+};
+struct group_view {
+    const char *group_id, *state, *protocol_type, *protocol;
+    const char *leader; /* NULL when none */
+    int32_t generation;
+    int32_t members_count;
+    struct group_view_member *members; /* with GROUP_VIEW_MEMBERS */
+    struct group_view_offset *offsets; /* with GROUP_VIEW_OFFSETS, by topic, partition */
+    int32_t offsets_count;
+};
+enum { GROUP_VIEW_MEMBERS = 1, GROUP_VIEW_OFFSETS = 2 };
+/*
+ * Copies every group (group_id NULL) or the one named (*n 0 when
+ * unknown) into arena a, sorted by id, with the parts `what` asks for.
+ * One pass under the coordinator lock.  0, or -1 when out of memory.
+ */
+int group_views(arena_t *a, const char *group_id, int what, struct group_view **out, int32_t *n);
 
 #define GROUP_OFFSETS_TOPIC "__consumer_offsets"
 

@@ -2,6 +2,14 @@
  * Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete.  Every
  * commit is appended to __consumer_offsets (store.c) before it is
  * acknowledged and applied in memory.
+ *
+ * A broadcast group keeps offsets per instance (broadcast.c): a member
+ * commits to and fetches from its own instance.  A request without a
+ * member id reaches the instance named by its client.id (the live member
+ * with that client.id, else the instance of that name); a fetch by a
+ * client that names no instance (an admin tool) gets, per partition, the
+ * lowest offset any instance committed, so a lag monitor sees the lag of
+ * the instance furthest behind.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +32,13 @@ static bool partition_exists(kstr_t topic, int32_t partition)
 int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr_t instance_id,
                      struct group_offset *offs, int32_t n)
 {
+    return group_commit_as(group_id, (kstr_t){NULL, -1}, generation, member_id, instance_id, offs,
+                           n);
+}
+
+int16_t group_commit_as(kstr_t group_id, kstr_t client_id, int32_t generation, kstr_t member_id,
+                        kstr_t instance_id, struct group_offset *offs, int32_t n)
+{
     if (group_id.len <= 0)
         return KERR_INVALID_GROUP_ID;
     bool *skip = calloc((size_t)(n > 0 ? n : 1), sizeof *skip);
@@ -42,14 +57,25 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
     pthread_mutex_lock(&gc.mu);
     int16_t err = KERR_NONE;
     struct group *g = group_find(group_id.ptr, (size_t)group_id.len);
+    /* Broadcast groups: the instance the commit is for. */
+    char *inst_id = NULL;
     /* Kafka's validateOffsetCommit, in its order. */
     if (generation < 0 && member_id.len <= 0 && instance_id.len < 0) {
         /* A commit from outside the group protocol (manual assignment):
-         * allowed while nobody is a member. */
+         * allowed while nobody is a member -- in a broadcast group, while
+         * the instance it is for (its client.id) is not a member. */
         if (!g)
             g = group_get_or_create(group_id.ptr, (size_t)group_id.len);
-        if (g->n > 0)
+        if (g->model == GM_BROADCASTING) {
+            struct gmember *live;
+            instance_for_client(g, client_id, &live);
+            if (live || client_id.len <= 0)
+                err = KERR_UNKNOWN_MEMBER_ID;
+            else
+                inst_id = strndup(client_id.ptr, (size_t)client_id.len);
+        } else if (g->n > 0) {
             err = KERR_UNKNOWN_MEMBER_ID;
+        }
     } else if (!g) {
         /* A generation for a group that does not exist comes from an
          * older incarnation of it. */
@@ -63,17 +89,28 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
             err = KERR_REBALANCE_IN_PROGRESS;
         else if (err == KERR_NONE)
             m->last_seen = clock_mono_ms();
+        if (err == KERR_NONE && g->model == GM_BROADCASTING)
+            inst_id = strdup(member_identity(m));
     }
+    if (err == KERR_NONE && g->model == GM_BROADCASTING && !inst_id)
+        err = KERR_UNKNOWN_SERVER_ERROR; /* out of memory */
     if (err == KERR_NONE) {
         int64_t now = clock_wall_ms();
-        if (store_offsets(g, offs, skip, n, now)) {
+        int rc = inst_id ? store_instance_offsets(g, inst_id, offs, skip, n, now)
+                         : store_offsets(g, offs, skip, n, now);
+        if (rc) {
             err = KERR_UNKNOWN_SERVER_ERROR; /* nothing applied: retriable */
         } else {
+            struct ginstance *in =
+                inst_id ? instance_get_or_create(g, inst_id, strlen(inst_id)) : NULL;
             for (int32_t i = 0; i < n; i++) {
                 if (skip[i])
                     continue;
-                struct goffset *o = group_offset_upsert(
-                    g, offs[i].topic.ptr, (size_t)offs[i].topic.len, offs[i].partition);
+                struct goffset *o =
+                    in ? offsets_upsert(&in->offs, &in->n_offs, &in->cap_offs, offs[i].topic.ptr,
+                                        (size_t)offs[i].topic.len, offs[i].partition)
+                       : group_offset_upsert(g, offs[i].topic.ptr, (size_t)offs[i].topic.len,
+                                             offs[i].partition);
                 o->offset = offs[i].offset;
                 o->leader_epoch = offs[i].leader_epoch;
                 free(o->metadata);
@@ -86,6 +123,7 @@ int16_t group_commit(kstr_t group_id, int32_t generation, kstr_t member_id, kstr
         }
     }
     pthread_mutex_unlock(&gc.mu);
+    free(inst_id);
     if (err != KERR_NONE)
         for (int32_t i = 0; i < n; i++)
             if (!skip[i])
@@ -102,52 +140,138 @@ static kstr_t acopy(arena_t *a, const char *s)
     return d ? kstr_c(d) : kstr_c("");
 }
 
+/*
+ * Where a fetch in group g reads: the group's own table (clustering), one
+ * instance's (*in, possibly NULL: nothing committed yet), or, with *min
+ * set, the lowest offset of every instance.
+ */
+static void fetch_source(struct group *g, kstr_t client_id, struct ginstance **in, bool *min)
+{
+    *in = NULL;
+    *min = false;
+    if (!g || g->model != GM_BROADCASTING)
+        return;
+    struct gmember *live;
+    *in = instance_for_client(g, client_id, &live);
+    *min = !live && !*in;
+}
+
+/* The offset of (topic, partition) in the source fetch_source() chose. */
+static const struct goffset *fetch_one(struct group *g, struct ginstance *in, bool min,
+                                       const char *topic, size_t tlen, int32_t partition)
+{
+    if (!g)
+        return NULL;
+    if (g->model != GM_BROADCASTING)
+        return offsets_find(g->offs, g->n_offs, topic, tlen, partition);
+    if (!min)
+        return in ? offsets_find(in->offs, in->n_offs, topic, tlen, partition) : NULL;
+    const struct goffset *best = NULL;
+    for (int i = 0; i < g->n_inst; i++) {
+        const struct goffset *o =
+            offsets_find(g->inst[i]->offs, g->inst[i]->n_offs, topic, tlen, partition);
+        if (o && (!best || o->offset < best->offset))
+            best = o;
+    }
+    return best;
+}
+
 int16_t group_fetch_offsets(kstr_t group_id, struct group_offset *offs, int32_t n, arena_t *a)
+{
+    return group_fetch_offsets_as(group_id, (kstr_t){NULL, -1}, offs, n, a);
+}
+
+int16_t group_fetch_offsets_as(kstr_t group_id, kstr_t client_id, struct group_offset *offs,
+                               int32_t n, arena_t *a)
 {
     pthread_mutex_lock(&gc.mu);
     struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
+    struct ginstance *in;
+    bool min;
+    fetch_source(g, client_id, &in, &min);
     for (int32_t i = 0; i < n; i++) {
         offs[i].offset = -1;
         offs[i].leader_epoch = -1;
         offs[i].metadata = kstr_c("");
         offs[i].error = KERR_NONE;
-        if (!g || offs[i].topic.len < 0)
+        if (offs[i].topic.len < 0)
             continue;
-        for (int k = 0; k < g->n_offs; k++) {
-            struct goffset *o = &g->offs[k];
-            if (o->partition == offs[i].partition &&
-                strlen(o->topic) == (size_t)offs[i].topic.len &&
-                !memcmp(o->topic, offs[i].topic.ptr, (size_t)offs[i].topic.len)) {
-                offs[i].offset = o->offset;
-                offs[i].leader_epoch = o->leader_epoch;
-                offs[i].metadata = acopy(a, o->metadata);
-                break;
-            }
+        const struct goffset *o =
+            fetch_one(g, in, min, offs[i].topic.ptr, (size_t)offs[i].topic.len, offs[i].partition);
+        if (o) {
+            offs[i].offset = o->offset;
+            offs[i].leader_epoch = o->leader_epoch;
+            offs[i].metadata = acopy(a, o->metadata);
         }
     }
     pthread_mutex_unlock(&gc.mu);
     return KERR_NONE;
 }
 
+/* Copies a table into arena. */
+static int copy_offsets(arena_t *a, const struct goffset *v, int n, struct group_offset **out,
+                        int32_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    if (n <= 0)
+        return 0;
+    *out = arena_alloc(a, (size_t)n * sizeof **out);
+    if (!*out)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        struct group_offset *o = &(*out)[k];
+        o->topic = acopy(a, v[k].topic);
+        o->partition = v[k].partition;
+        o->offset = v[k].offset;
+        o->leader_epoch = v[k].leader_epoch;
+        o->metadata = acopy(a, v[k].metadata);
+        o->error = KERR_NONE;
+    }
+    *count = n;
+    return 0;
+}
+
 int16_t group_all_offsets(kstr_t group_id, arena_t *a, struct group_offset **out, int32_t *n)
+{
+    return group_all_offsets_as(group_id, (kstr_t){NULL, -1}, a, out, n);
+}
+
+int16_t group_all_offsets_as(kstr_t group_id, kstr_t client_id, arena_t *a,
+                             struct group_offset **out, int32_t *n)
 {
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&gc.mu);
     struct group *g = group_id.len > 0 ? group_find(group_id.ptr, (size_t)group_id.len) : NULL;
-    if (g && g->n_offs > 0) {
-        *out = arena_alloc(a, (size_t)g->n_offs * sizeof **out);
-        for (int k = 0; *out && k < g->n_offs; k++) {
-            struct group_offset *o = &(*out)[k];
-            o->topic = acopy(a, g->offs[k].topic);
-            o->partition = g->offs[k].partition;
-            o->offset = g->offs[k].offset;
-            o->leader_epoch = g->offs[k].leader_epoch;
-            o->metadata = acopy(a, g->offs[k].metadata);
-            o->error = KERR_NONE;
-        }
-        if (*out)
-            *n = g->n_offs;
+    struct ginstance *in;
+    bool min;
+    fetch_source(g, client_id, &in, &min);
+    if (!g) {
+        ;
+    } else if (g->model != GM_BROADCASTING) {
+        copy_offsets(a, g->offs, g->n_offs, out, n);
+    } else if (!min) {
+        if (in)
+            copy_offsets(a, in->offs, in->n_offs, out, n);
+    } else {
+        /* Every partition any instance committed, at its lowest offset. */
+        struct goffset *v = NULL;
+        int nv = 0, cap = 0;
+        for (int i = 0; i < g->n_inst; i++)
+            for (int k = 0; k < g->inst[i]->n_offs; k++) {
+                const struct goffset *o = &g->inst[i]->offs[k];
+                struct goffset *m =
+                    offsets_upsert(&v, &nv, &cap, o->topic, strlen(o->topic), o->partition);
+                if (m->offset < 0 || o->offset < m->offset) {
+                    m->offset = o->offset;
+                    m->leader_epoch = o->leader_epoch;
+                    free(m->metadata);
+                    m->metadata = o->metadata ? strdup(o->metadata) : NULL;
+                }
+            }
+        copy_offsets(a, v, nv, out, n);
+        offsets_free(v, nv);
     }
     pthread_mutex_unlock(&gc.mu);
     return KERR_NONE;
@@ -181,6 +305,40 @@ static bool subscribed(struct group *g, kstr_t topic)
     return false;
 }
 
+/*
+ * Deletes the partitions in del from every instance of g that has them,
+ * tombstones first; an instance left without offsets is forgotten.
+ * 0, or -1 when a tombstone could not be written.
+ */
+static int instances_drop(struct group *g, const struct group_offset *del, int32_t nd)
+{
+    int rc = 0;
+    struct group_offset *mine = calloc((size_t)(nd > 0 ? nd : 1), sizeof *mine);
+    if (!mine)
+        return -1;
+    for (int i = g->n_inst - 1; i >= 0; i--) {
+        struct ginstance *in = g->inst[i];
+        int32_t nm = 0;
+        for (int32_t k = 0; k < nd; k++)
+            if (offsets_find(in->offs, in->n_offs, del[k].topic.ptr, (size_t)del[k].topic.len,
+                             del[k].partition))
+                mine[nm++] = del[k];
+        if (nm == 0)
+            continue;
+        if (store_instance_tombstones(g, in->id, mine, nm)) {
+            rc = -1;
+            continue;
+        }
+        for (int32_t k = 0; k < nm; k++)
+            offsets_remove(in->offs, &in->n_offs, mine[k].topic.ptr, (size_t)mine[k].topic.len,
+                           mine[k].partition);
+        if (in->n_offs == 0)
+            instance_remove(g, in);
+    }
+    free(mine);
+    return rc;
+}
+
 int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t n)
 {
     pthread_mutex_lock(&gc.mu);
@@ -204,6 +362,9 @@ int16_t group_delete_offsets(kstr_t group_id, struct group_offset *offs, int32_t
             for (int32_t i = 0; i < nd; i++)
                 group_offset_remove(g, del[i].topic.ptr, (size_t)del[i].topic.len,
                                     del[i].partition);
+        /* A broadcast group's instances lose them too. */
+        if (err == KERR_NONE && nd && instances_drop(g, del, nd))
+            err = KERR_UNKNOWN_SERVER_ERROR;
         free(del);
     }
     pthread_mutex_unlock(&gc.mu);
@@ -232,6 +393,31 @@ void groups_forget_topic(const char *topic, size_t len)
         if (nd && store_offset_tombstones(g, del, nd) == 0)
             for (int32_t k = nd - 1; k >= 0; k--)
                 group_offset_remove(g, topic, len, del[k].partition);
+        free(del);
+        /* Broadcast instances: every partition of the topic they have. */
+        del = NULL;
+        nd = 0;
+        for (int x = 0; x < g->n_inst; x++)
+            for (int k = 0; k < g->inst[x]->n_offs; k++) {
+                const struct goffset *o = &g->inst[x]->offs[k];
+                if (strlen(o->topic) != len || memcmp(o->topic, topic, len))
+                    continue;
+                bool seen = false;
+                for (int32_t j = 0; j < nd && !seen; j++)
+                    seen = del[j].partition == o->partition;
+                if (seen)
+                    continue;
+                struct group_offset *d = realloc(del, (size_t)(nd + 1) * sizeof *del);
+                if (!d)
+                    break;
+                del = d;
+                memset(&del[nd], 0, sizeof del[nd]);
+                del[nd].topic = (kstr_t){topic, (int32_t)len};
+                del[nd].partition = o->partition;
+                nd++;
+            }
+        if (nd)
+            instances_drop(g, del, nd);
         free(del);
     }
     pthread_mutex_unlock(&gc.mu);
@@ -316,8 +502,22 @@ int16_t group_delete(kstr_t group_id)
             del[k].topic = kstr_c(g->offs[k].topic);
             del[k].partition = g->offs[k].partition;
         }
-        if (!del || (g->n_offs && store_offset_tombstones(g, del, g->n_offs)) ||
-            store_group_tombstone(g->id))
+        /* The group's metadata tombstone goes last: once it is written
+         * the group is gone on the next start, whatever else is left. */
+        bool failed = !del || (g->n_offs && store_offset_tombstones(g, del, g->n_offs));
+        for (int i = 0; !failed && i < g->n_inst; i++) {
+            struct ginstance *in = g->inst[i];
+            struct group_offset *d = calloc((size_t)(in->n_offs > 0 ? in->n_offs : 1), sizeof *d);
+            for (int k = 0; d && k < in->n_offs; k++) {
+                d[k].topic = kstr_c(in->offs[k].topic);
+                d[k].partition = in->offs[k].partition;
+            }
+            failed = !d || (in->n_offs && store_instance_tombstones(g, in->id, d, in->n_offs));
+            free(d);
+        }
+        if (!failed && g->model_set)
+            failed = store_group_settings_tombstone(g->id) != 0;
+        if (failed || store_group_tombstone(g->id))
             err = KERR_UNKNOWN_SERVER_ERROR;
         else
             group_remove(g);

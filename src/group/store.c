@@ -20,6 +20,25 @@
  *     string client_id | string client_host | int32 rebalance_timeout |
  *     int32 session_timeout | bytes subscription | bytes assignment
  *
+ * Two record types are Runnel's own, under key versions far above the
+ * ones Kafka numbers upward from 0 (0-2 for the classic protocol, a few
+ * dozen more for its newer group types), so they never collide with one.
+ * Readers of this topic skip key versions they do not know: Burrow logs
+ * "failed to decode" (reason "key version") and moves on, and Kafka's own
+ * reader (GroupMetadataManager.readMessageKey) returns an UnknownKey,
+ * which its loader ignores ("It could be a left over from an aborted
+ * upgrade").
+ *
+ * Group settings (message.model), key version 0x7201 (29185):
+ *   int16 version (0x7201) | string group
+ * value version 0 (a null value: back to the defaults):
+ *   int16 version (0) | int32 count, each: string name | string value
+ *
+ * A broadcast instance's committed offset, key version 0x7202 (29186):
+ *   int16 version (0x7202) | string group | string instance |
+ *   string topic | int32 partition
+ * value: as an offset commit's (version 3 above; null: deleted).
+ *
  * The last record for a key wins when the topic is read back on start.
  * Members are written for inspection but not restored: after a broker
  * restart consumers rejoin (their heartbeats get UNKNOWN_MEMBER_ID) and
@@ -34,6 +53,13 @@
 #include "common/rlog.h"
 #include "group/group_int.h"
 #include "storage/batch.h"
+
+enum {
+    KEY_OFFSET = 1,
+    KEY_GROUP = 2,
+    KEY_SETTINGS = 0x7201,
+    KEY_INSTANCE_OFFSET = 0x7202,
+};
 
 static struct topic *offsets_topic;
 
@@ -124,25 +150,29 @@ static int append_batch(struct batch_builder *bb)
     return rc ? -1 : 0;
 }
 
-static void offset_key(struct buf *k, const char *group, kstr_t topic, int32_t partition)
+/* The group's offset key, or with an instance its instance's. */
+static void offset_key(struct buf *k, const char *group, const char *instance, kstr_t topic,
+                       int32_t partition)
 {
     k->len = 0;
-    put16(k, 1);
+    put16(k, instance ? KEY_INSTANCE_OFFSET : KEY_OFFSET);
     putstr(k, group, -1);
+    if (instance)
+        putstr(k, instance, -1);
     putstr(k, topic.ptr, topic.len);
     put32(k, partition);
 }
 
-int store_offsets(struct group *g, const struct group_offset *offs, const bool *skip, int32_t n,
-                  int64_t now_ms)
+static int put_offsets(struct group *g, const char *instance, const struct group_offset *offs,
+                       const bool *skip, int32_t n, int64_t now_ms)
 {
     struct batch_builder bb;
     batch_builder_init(&bb, 0, now_ms);
     struct buf k = {0}, v = {0};
     for (int32_t i = 0; i < n; i++) {
-        if (skip[i])
+        if (skip && skip[i])
             continue;
-        offset_key(&k, g->id, offs[i].topic, offs[i].partition);
+        offset_key(&k, g->id, instance, offs[i].topic, offs[i].partition);
         v.len = 0;
         put16(&v, 3);
         put64(&v, offs[i].offset);
@@ -157,24 +187,48 @@ int store_offsets(struct group *g, const struct group_offset *offs, const bool *
     return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
 }
 
-int store_offset_tombstones(struct group *g, const struct group_offset *offs, int32_t n)
+int store_offsets(struct group *g, const struct group_offset *offs, const bool *skip, int32_t n,
+                  int64_t now_ms)
+{
+    return put_offsets(g, NULL, offs, skip, n, now_ms);
+}
+
+int store_instance_offsets(struct group *g, const char *instance, const struct group_offset *offs,
+                           const bool *skip, int32_t n, int64_t now_ms)
+{
+    return put_offsets(g, instance, offs, skip, n, now_ms);
+}
+
+static int put_tombstones(struct group *g, const char *instance, const struct group_offset *offs,
+                          int32_t n)
 {
     int64_t now = clock_wall_ms();
     struct batch_builder bb;
     batch_builder_init(&bb, 0, now);
     struct buf k = {0};
     for (int32_t i = 0; i < n; i++) {
-        offset_key(&k, g->id, offs[i].topic, offs[i].partition);
+        offset_key(&k, g->id, instance, offs[i].topic, offs[i].partition);
         batch_builder_add(&bb, now, k.p, (int32_t)k.len, NULL, -1, NULL, 0);
     }
     free(k.p);
     return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
 }
 
-static void group_key(struct buf *k, const char *group)
+int store_offset_tombstones(struct group *g, const struct group_offset *offs, int32_t n)
+{
+    return put_tombstones(g, NULL, offs, n);
+}
+
+int store_instance_tombstones(struct group *g, const char *instance,
+                              const struct group_offset *offs, int32_t n)
+{
+    return put_tombstones(g, instance, offs, n);
+}
+
+static void group_key(struct buf *k, int16_t version, const char *group)
 {
     k->len = 0;
-    put16(k, 2);
+    put16(k, version);
     putstr(k, group, -1);
 }
 
@@ -182,7 +236,7 @@ int store_group(struct group *g)
 {
     int64_t now = clock_wall_ms();
     struct buf k = {0}, v = {0};
-    group_key(&k, g->id);
+    group_key(&k, KEY_GROUP, g->id);
     put16(&v, 3);
     putstr(&v, g->protocol_type ? g->protocol_type : "", -1);
     put32(&v, g->generation);
@@ -213,15 +267,47 @@ int store_group(struct group *g)
     return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
 }
 
-int store_group_tombstone(const char *group_id)
+/* A record with a null value under one of the group keys. */
+static int group_key_tombstone(int16_t version, const char *group_id)
 {
     int64_t now = clock_wall_ms();
     struct buf k = {0};
-    group_key(&k, group_id);
+    group_key(&k, version, group_id);
     struct batch_builder bb;
     batch_builder_init(&bb, 0, now);
     batch_builder_add(&bb, now, k.p, (int32_t)k.len, NULL, -1, NULL, 0);
     free(k.p);
+    return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
+}
+
+int store_group_tombstone(const char *group_id)
+{
+    return group_key_tombstone(KEY_GROUP, group_id);
+}
+
+int store_group_settings_tombstone(const char *group_id)
+{
+    return group_key_tombstone(KEY_SETTINGS, group_id);
+}
+
+int store_group_settings(struct group *g)
+{
+    /* Only what was set explicitly: a default stays a default, so a
+     * later release with another default changes it. */
+    if (!g->model_set)
+        return store_group_settings_tombstone(g->id);
+    int64_t now = clock_wall_ms();
+    struct buf k = {0}, v = {0};
+    group_key(&k, KEY_SETTINGS, g->id);
+    put16(&v, 0);
+    put32(&v, 1);
+    putstr(&v, "message.model", -1);
+    putstr(&v, g->model == GM_BROADCASTING ? "BROADCASTING" : "CLUSTERING", -1);
+    struct batch_builder bb;
+    batch_builder_init(&bb, 0, now);
+    batch_builder_add(&bb, now, k.p, (int32_t)k.len, v.p, (int32_t)v.len, NULL, 0);
+    free(k.p);
+    free(v.p);
     return bb.oom ? (batch_builder_free(&bb), -1) : append_batch(&bb);
 }
 
@@ -267,15 +353,23 @@ static void apply_record(const struct batch_record *rec)
     kstr_t group = getstr(&k);
     if (k.bad || group.len <= 0)
         return;
-    if (version == 0 || version == 1) {
+    if (version == 0 || version == 1 || version == KEY_INSTANCE_OFFSET) {
+        kstr_t instance = version == KEY_INSTANCE_OFFSET ? getstr(&k) : (kstr_t){NULL, -1};
         kstr_t topic = getstr(&k);
         int32_t partition = (int32_t)get(&k, 4);
-        if (k.bad || topic.len <= 0)
+        if (k.bad || topic.len <= 0 || (version == KEY_INSTANCE_OFFSET && instance.len <= 0))
             return;
         if (!rec->value) {
             struct group *g = group_find(group.ptr, (size_t)group.len);
-            if (g)
+            struct ginstance *in =
+                g && instance.len > 0 ? instance_find(g, instance.ptr, (size_t)instance.len) : NULL;
+            if (in) {
+                offsets_remove(in->offs, &in->n_offs, topic.ptr, (size_t)topic.len, partition);
+                if (in->n_offs == 0)
+                    instance_remove(g, in);
+            } else if (g && instance.len < 0) {
                 group_offset_remove(g, topic.ptr, (size_t)topic.len, partition);
+            }
             return;
         }
         struct cur v = {rec->value, rec->value + rec->value_len, false};
@@ -287,7 +381,14 @@ static void apply_record(const struct batch_record *rec)
         if (v.bad)
             return;
         struct group *g = group_get_or_create(group.ptr, (size_t)group.len);
-        struct goffset *o = group_offset_upsert(g, topic.ptr, (size_t)topic.len, partition);
+        struct goffset *o;
+        if (instance.len > 0) {
+            struct ginstance *in = instance_get_or_create(g, instance.ptr, (size_t)instance.len);
+            o = offsets_upsert(&in->offs, &in->n_offs, &in->cap_offs, topic.ptr, (size_t)topic.len,
+                               partition);
+        } else {
+            o = group_offset_upsert(g, topic.ptr, (size_t)topic.len, partition);
+        }
         o->offset = offset;
         o->leader_epoch = epoch;
         free(o->metadata);
@@ -316,6 +417,28 @@ static void apply_record(const struct batch_record *rec)
         free(g->protocol_type);
         g->protocol_type = ptype.len > 0 ? strndup(ptype.ptr, (size_t)ptype.len) : NULL;
         g->empty_since = state_ts > 0 ? state_ts : clock_wall_ms();
+    } else if (version == KEY_SETTINGS) {
+        struct group *g = group_find(group.ptr, (size_t)group.len);
+        if (!rec->value) {
+            if (g) {
+                g->model = GM_CLUSTERING;
+                g->model_set = false;
+            }
+            return;
+        }
+        struct cur v = {rec->value, rec->value + rec->value_len, false};
+        if (get(&v, 2) != 0)
+            return; /* a settings format this release does not know */
+        int32_t n = (int32_t)get(&v, 4);
+        for (int32_t i = 0; i < n && !v.bad; i++) {
+            kstr_t name = getstr(&v), value = getstr(&v);
+            if (v.bad || !kstr_eq(name, "message.model"))
+                continue;
+            if (!g)
+                g = group_get_or_create(group.ptr, (size_t)group.len);
+            g->model = kstr_eq(value, "BROADCASTING") ? GM_BROADCASTING : GM_CLUSTERING;
+            g->model_set = true;
+        }
     }
 }
 
@@ -369,7 +492,11 @@ int store_load(void)
         off = next;
     }
     pthread_rwlock_unlock(&p->log_lock);
-    rlog_info("%s: loaded %lld records, %d groups", GROUP_OFFSETS_TOPIC, (long long)records, gc.n);
+    int broadcasting = 0;
+    for (int i = 0; i < gc.n; i++)
+        broadcasting += gc.g[i]->model == GM_BROADCASTING;
+    rlog_info("%s: loaded %lld records, %d groups (%d broadcasting)", GROUP_OFFSETS_TOPIC,
+              (long long)records, gc.n, broadcasting);
     return rc;
 }
 

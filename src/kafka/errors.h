@@ -45,6 +45,7 @@ enum kerr {
     KERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
     KERR_UNKNOWN_TOPIC_ID = 100,
     KERR_INVALID_RECORD = 87,
+    KERR_UNRELEASED_INSTANCE_ID = 111,
 };
 
 /* The name Kafka gives a code, for log lines and error messages. */

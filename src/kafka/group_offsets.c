@@ -1,4 +1,8 @@
-/* OffsetCommit, OffsetFetch, OffsetDelete. */
+/*
+ * OffsetCommit, OffsetFetch, OffsetDelete.  The request header's
+ * client.id goes to the coordinator too: in a broadcast group it names
+ * the instance a request without a member id is for (group/offsets.c).
+ */
 #include <string.h>
 
 #include "group/group.h"
@@ -35,7 +39,8 @@ int handle_offset_commit(struct kreq *r)
     /* v0 predates generations: a commit from outside the protocol. */
     int32_t generation = v >= 1 ? req.generation_id_or_member_epoch : -1;
     kstr_t member = v >= 1 ? req.member_id : (kstr_t){"", 0};
-    group_commit(req.group_id, generation, member, req.group_instance_id, offs, total);
+    group_commit_as(req.group_id, r->hdr.client_id, generation, member, req.group_instance_id, offs,
+                    total);
     resp.topics_count = nt;
     k = 0;
     for (int32_t i = 0; i < nt; i++) {
@@ -66,7 +71,7 @@ static int fetch_group(struct kreq *r, kstr_t group, const kstr_t *topic_names,
     struct group_offset *offs;
     int32_t total = 0;
     if (nt < 0) {
-        group_all_offsets(group, &r->arena, &offs, &total);
+        group_all_offsets_as(group, r->hdr.client_id, &r->arena, &offs, &total);
     } else {
         for (int32_t i = 0; i < nt; i++)
             total += parts_count[i] > 0 ? parts_count[i] : 0;
@@ -79,7 +84,7 @@ static int fetch_group(struct kreq *r, kstr_t group, const kstr_t *topic_names,
                 offs[k].topic = topic_names[i];
                 offs[k].partition = parts[i][j];
             }
-        group_fetch_offsets(group, offs, total, &r->arena);
+        group_fetch_offsets_as(group, r->hdr.client_id, offs, total, &r->arena);
     }
     /* Group the flat list back by topic (the list is sorted by topic). */
     struct offset_fetch_response_offset_fetch_response_topics *ts =
