@@ -80,24 +80,33 @@ def check_records(b):
     return read_partition(b.bootstrap, CHECK_TOPIC, 0)
 
 
-def no_checks_for(b, seconds):
-    """Bounded look: no check record appears within `seconds`."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+# The first check-back comes 3 s after the half message here: tests that
+# decide at once are sure to have decided before it.
+DECIDE_FIRST = {**FAST_CHECKS, "half.check.timeout.ms": "3000"}
+
+
+def no_checks_until(b, sent_ms, decided_ms):
+    """The decision beat the first check-back; none comes later either
+    (bounded look until after the first and second would be due)."""
+    first_due = sent_ms + int(DECIDE_FIRST["half.check.timeout.ms"])
+    assert decided_ms < first_due, "decided too late to test anything"
+    while now_ms() < first_due + CHECK_INTERVAL_MS + LATE_SLACK * 1000:
         assert check_records(b) == [], "a check record for a decided half message"
         time.sleep(0.1)
 
 
 def test_commit_appends_once_where_and_as_sent(make_broker):
-    b = make_broker(FAST_CHECKS)
+    b = make_broker(DECIDE_FIRST)
     txn_topic(b)
     ts = now_ms() - 3000
+    sent_ms = now_ms()
     send_half(b, b"tx-1", b"pay 12", partition=2, extra=[("app", b"a1")], timestamp=ts)
     # Consumers do not see it.
     assert highs(b) == [0, 0, 0]
 
     # The commit goes to another partition; it is not stored itself.
     assert decide(b, b"tx-1", b"commit", partition=0) is None
+    decided_ms = now_ms()
     assert highs(b) == [0, 0, 1]
     (m,) = read_partition(b.bootstrap, "orders", 2)
     assert (m.offset(), m.key(), m.value()) == (0, b"order-1", b"pay 12")
@@ -110,19 +119,21 @@ def test_commit_appends_once_where_and_as_sent(make_broker):
     err = decide(b, b"tx-1", b"rollback")
     assert err is not None and err.code() == KafkaError.INVALID_RECORD == INVALID_RECORD, err
     # Decided: never checked.
-    no_checks_for(b, (CHECK_TIMEOUT_MS + CHECK_INTERVAL_MS) / 1000 + LATE_SLACK)
+    no_checks_until(b, sent_ms, decided_ms)
     assert highs(b) == [0, 0, 1]
 
 
 def test_rollback_is_never_visible(make_broker):
-    b = make_broker(FAST_CHECKS)
+    b = make_broker(DECIDE_FIRST)
     txn_topic(b)
+    sent_ms = now_ms()
     send_half(b, b"tx-2", b"cancelled", partition=1)
     assert decide(b, b"tx-2", b"rollback", partition=1) is None
+    decided_ms = now_ms()
     assert decide(b, b"tx-2", b"rollback", partition=2) is None
     err = decide(b, b"tx-2", b"commit")
     assert err is not None and err.code() == INVALID_RECORD, err
-    no_checks_for(b, (CHECK_TIMEOUT_MS + CHECK_INTERVAL_MS) / 1000 + LATE_SLACK)
+    no_checks_until(b, sent_ms, decided_ms)
     assert highs(b) == [0, 0, 0]
 
 
@@ -143,7 +154,9 @@ def assert_check(rec, n, txn_id, value, partition, extra=()):
 
 @pytest.mark.parametrize("answer", [b"commit", b"rollback"])
 def test_check_back_answered(make_broker, answer):
-    b = make_broker(FAST_CHECKS)
+    # A longer interval: the answer must surely beat the second check.
+    interval_ms = 3000
+    b = make_broker({**FAST_CHECKS, "half.check.interval.ms": str(interval_ms)})
     txn_topic(b)
     sent_ms = now_ms()
     send_half(b, b"tx-3", b"maybe", partition=1, extra=[("app", b"z")])
@@ -151,25 +164,27 @@ def test_check_back_answered(make_broker, answer):
 
     (check,) = wait_checks(b, 1, CHECK_TIMEOUT_MS / 1000 + LATE_SLACK + 3)
     seen_ms = now_ms()
+    # The producer application answers from the check record.
+    assert decide(b, check.key(), answer, partition=2) is None
+    answered_ms = now_ms()
+    assert answered_ms < sent_ms + CHECK_TIMEOUT_MS + interval_ms, "answered too late to test anything"
+
     assert seen_ms >= sent_ms + CHECK_TIMEOUT_MS, "checked before half.check.timeout.ms"
     assert seen_ms <= acked_ms + CHECK_TIMEOUT_MS + LATE_SLACK * 1000 + 500
     assert wait_topic(b.bootstrap, CHECK_TOPIC) == [0]
     assert_check(check, 1, b"tx-3", b"maybe", 1, [("app", b"z")])
-    assert highs(b) == [0, 0, 0]
-
-    # The producer application answers from the check record's headers.
-    assert decide(b, check.key(), answer, partition=2) is None
     if answer == b"commit":
         assert highs(b) == [0, 1, 0]
         (m,) = read_partition(b.bootstrap, "orders", 1)
-        assert (m.key(), m.value()) == (b"order-1", b"maybe")
+        assert (m.key(), m.value(), m.headers()) == (b"order-1", b"maybe", half_headers(b"tx-3", [("app", b"z")]))
     else:
         assert highs(b) == [0, 0, 0]
-    # Answered: no second check, nothing else appended.
-    deadline = time.monotonic() + CHECK_INTERVAL_MS / 1000 + LATE_SLACK
-    while time.monotonic() < deadline:
+    # Answered: no second check (due interval_ms after the first), nothing
+    # else appended.
+    while now_ms() < acked_ms + CHECK_TIMEOUT_MS + interval_ms + LATE_SLACK * 1000:
         assert len(check_records(b)) == 1
         time.sleep(0.1)
+    assert len(check_records(b)) == 1
     assert highs(b) == ([0, 1, 0] if answer == b"commit" else [0, 0, 0])
 
 
@@ -185,7 +200,8 @@ def test_never_answered_is_discarded_after_max_checks(make_broker):
     assert now_ms() >= sent_ms + CHECK_TIMEOUT_MS + (CHECK_MAX - 1) * CHECK_INTERVAL_MS
 
     # After the last unanswered check the broker discards it and says so.
-    wait_for(lambda: "tx-lost" in b.stderr_text(), timeout=CHECK_INTERVAL_MS / 1000 + LATE_SLACK + 3,
+    said = lambda: any("discard" in l and "tx-lost" in l for l in b.stderr_text().splitlines())
+    wait_for(said, timeout=CHECK_INTERVAL_MS / 1000 + LATE_SLACK + 3,
              what="the broker's log line about the discarded half message")
     discard_due = sent_ms + CHECK_TIMEOUT_MS + CHECK_MAX * CHECK_INTERVAL_MS
     while now_ms() < discard_due + LATE_SLACK * 1000 + CHECK_INTERVAL_MS:

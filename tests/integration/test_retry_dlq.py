@@ -120,6 +120,13 @@ def dlq_records(b, group):
     return read_partition(b.bootstrap, f"__runnel.dlq.{group}", 0)
 
 
+def dlq_list(group, bs):
+    """Rows of `runnel dlq list`, each split at tabs."""
+    lines = ok(run_cli("dlq", "list", group, *bs)).out.splitlines()
+    assert lines[0].split("\t") == ["OFFSET", "TIMESTAMP", "RETRIES", "FROM", "REASON", "KEY", "VALUE"]
+    return [l.split("\t") for l in lines[1:]]
+
+
 def test_recipe_retries_on_schedule_then_dead_letters_and_redrives(make_broker):
     b = make_broker(FAST)
     bs = ["-b", b.bootstrap]
@@ -192,15 +199,15 @@ def test_recipe_retries_on_schedule_then_dead_letters_and_redrives(make_broker):
         assert last["sent_ms"] <= int(h[DLQ_AT_MS]) <= last["acked_ms"]
 
         # `runnel dlq list G` shows it.
-        r = ok(run_cli("dlq", "list", group, *bs))
-        assert "order-7" in r.out or "charge 12" in r.out, r
-        assert "payments" in r.out, r
+        assert dlq_list(group, bs) == [
+            ["0", str(dead.timestamp()[1]), "3", "payments/1@0", h[DLQ_REASON].decode(), "order-7", "charge 12"]]
 
         # Redrive: back on the retry topic at once, count 0, no
         # runnel-redrive; this time the consumer succeeds.
         rc.fails = lambda m: False
         before = len(rc.events)
         r = ok(run_cli("dlq", "redrive", group, *bs))
+        assert r.out.startswith("re-drove 1 records "), r
         assert high(b.bootstrap, retry, 0) == 4, "the re-driven record was not appended at once"
         rc.run_until(lambda: len(rc.events) > before, timeout=10, what="the re-driven record")
         again = rc.events[before]
@@ -213,7 +220,10 @@ def test_recipe_retries_on_schedule_then_dead_letters_and_redrives(make_broker):
         # Progress is the committed offset of __runnel.redrive.G on the
         # dead-letter topic; a second redrive re-drives nothing.
         r2 = ok(run_cli("dlq", "redrive", group, *bs))
+        assert r2.out.startswith("re-drove 0 records "), r2
         assert high(b.bootstrap, retry, 0) == 4, r2
+        # `dlq list` marks it re-driven.
+        assert [row[0] for row in dlq_list(group, bs)] == ["*0"]
         assert len(dlq_records(b, group)) == 1  # dead letters stay
         c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": f"__runnel.redrive.{group}", **QUIET})
         try:
@@ -275,9 +285,9 @@ def test_runnel_topic_prefix_is_reserved(make_broker):
     auto.create.topics.enable says."""
     b = make_broker()
     r = run_cli("topic", "create", "__runnel.mine", "-b", b.bootstrap)
-    assert r.rc == 1 and len(r.err.splitlines()) == 1, r
-    err, parts = metadata_create(b.bootstrap, "__runnel.other")
-    assert err != 0, (err, parts)
+    assert r.rc == 1 and len(r.err.splitlines()) == 1 and "reserved" in r.err, r
+    # Auto-creation refuses the name too: INVALID_TOPIC_EXCEPTION.
+    assert metadata_create(b.bootstrap, "__runnel.other") == (17, [])
     assert topic_partitions(b.bootstrap, "__runnel.mine") is None
     assert topic_partitions(b.bootstrap, "__runnel.other") is None
     # The retry topic of a group is created whatever auto-create says.

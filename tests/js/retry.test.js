@@ -64,6 +64,13 @@ function headerMap(headers) {
   return out;
 }
 
+// The admin API's host:port, as the broker logged it (admin.listener port 0).
+function adminAddr() {
+  const m = broker.stderr.match(/admin API on http:\/\/(\S+)/);
+  assert.ok(m, `no admin API address in the broker's log:\n${broker.stderr}`);
+  return m[1];
+}
+
 async function highWatermark(topic) {
   return withAdmin(async (admin) => {
     const offs = await admin.fetchTopicOffsets(topic);
@@ -197,15 +204,21 @@ test('retry recipe: backoffs, dead letter with history, redrive once', async () 
     const dlqAt = Number(dh['runnel-dlq-at-ms']);
     assert.ok(last.sentMs <= dlqAt && dlqAt <= last.ackedMs, `runnel-dlq-at-ms ${dlqAt}`);
 
-    let r = await runnel(['dlq', 'list', group, ...bs]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.ok(r.stdout.includes('order-9') || r.stdout.includes('charge 30'), r.stdout);
+    const dlqList = async () => {
+      const res = await runnel(['dlq', 'list', group, ...bs]);
+      assert.equal(res.code, 0, res.stderr);
+      const rows = res.stdout.trim().split('\n').map((l) => l.split('\t'));
+      assert.deepEqual(rows[0], ['OFFSET', 'TIMESTAMP', 'RETRIES', 'FROM', 'REASON', 'KEY', 'VALUE']);
+      return rows.slice(1).map((row) => [row[0], row[2], row[3], row[5], row[6]]);
+    };
+    assert.deepEqual(await dlqList(), [['0', '2', `${topic}/0@0`, 'order-9', 'charge 30']]);
 
     // Redrive: appended at once with count 0; the member succeeds now.
     failing = false;
     const before = events.length;
-    r = await runnel(['dlq', 'redrive', group, ...bs]);
+    let r = await runnel(['dlq', 'redrive', group, ...bs]);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^re-drove 1 records /);
     assert.equal(await highWatermark(retry), 3);
     await until(() => events.length > before, 10000, 'the re-driven record');
     const again = events[before];
@@ -215,10 +228,46 @@ test('retry recipe: backoffs, dead letter with history, redrive once', async () 
 
     r = await runnel(['dlq', 'redrive', group, ...bs]);
     assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^re-drove 0 records /);
     assert.equal(await highWatermark(retry), 3);
     assert.equal(await highWatermark(dlq), 1);
+    assert.deepEqual(await dlqList(), [['*0', '2', `${topic}/0@0`, 'order-9', 'charge 30']]);
   } finally {
     await consumer.disconnect();
+    await producer.disconnect();
+  }
+});
+
+test('a bad delay header: kafkajs reports INVALID_RECORD and nothing is stored', async () => {
+  const topic = 'js-delayed';
+  await withAdmin((admin) => admin.createTopics({
+    topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'message.type', value: 'delay' }] }],
+    waitForLeaders: true,
+  }));
+  const producer = kafka.producer({ retry: { retries: 0 } });
+  await producer.connect();
+  try {
+    for (const headers of [{ 'runnel-delay-ms': 'soon' }, { 'runnel-delay-level': '19' }]) {
+      // One batch: a good delayed record and a bad one.
+      const err = await producer.send({ topic, acks: -1, messages: [
+        { value: 'good', headers: { 'runnel-delay-ms': '1000' } },
+        { value: 'bad', headers },
+      ] }).then(() => null, (e) => e);
+      assert.ok(err, `accepted ${JSON.stringify(headers)}`);
+      // kafkajs wraps the broker's answer; the protocol error is the cause.
+      const proto = err.type ? err : err.cause;
+      assert.equal(proto.name, 'KafkaJSProtocolError', String(err));
+      assert.equal(proto.type, 'INVALID_RECORD');
+      assert.equal(proto.code, 87);
+    }
+    const r = await runnel(['delayed', 'count', '--topic', topic, '--admin', adminAddr()]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['TOPIC\tDELAY\tRETRY\tHALF', `${topic}\t0\t0\t0`]);
+    // The topic still takes good records.
+    const [res] = await producer.send({ topic, acks: -1, messages: [{ value: 'plain' }] });
+    assert.equal(res.errorCode, 0);
+    assert.equal(await highWatermark(topic), 1);
+  } finally {
     await producer.disconnect();
   }
 });
