@@ -56,6 +56,10 @@ const struct config_def config_defs[] = {
      "memory for the cleaner's key map"},
     {"compression.type", "compression.type", CFG_STRING, "producer", "producer: keep as sent"},
     {"min.insync.replicas", "min.insync.replicas", CFG_INT, "1", "replicas for acks=all"},
+    /* Filtered views (broker/view.h): topic-only, checked there. */
+    {NULL, "view.source", CFG_STRING, "", "a filtered view: the topic it reads (set at creation)"},
+    {NULL, "view.filter", CFG_STRING, "", "a filtered view: the records it passes"},
+    {NULL, "view.filter.type", CFG_STRING, "TAG", "a filtered view: TAG or SQL92"},
 };
 const int config_n_defs = (int)(sizeof config_defs / sizeof config_defs[0]);
 
