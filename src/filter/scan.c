@@ -1,24 +1,30 @@
 /*
  * scan: filtering stored record batches for a view (see scan.h).
  *
- * The closing empty batch this file writes (a record batch v2, layout in
- * storage/batch.c):
+ * The marker batch this file writes to close an answer (a record batch
+ * v2, layout in storage/batch.c; the record as Kafka's transaction
+ * markers, ControlRecordType COMMIT):
  *
- * | offset | size | field                | value                                |
- * | ---    | ---  | ---                  | ---                                  |
- * | 0      | 8    | baseOffset           | first offset not yet covered         |
- * | 8      | 4    | batchLength          | 49                                   |
- * | 12     | 4    | partitionLeaderEpoch | that of the last source batch read   |
- * | 16     | 1    | magic                | 2                                    |
- * | 17     | 4    | crc                  | CRC-32C of bytes 21..60              |
- * | 21     | 2    | attributes           | 0                                    |
- * | 23     | 4    | lastOffsetDelta      | last offset examined - baseOffset    |
- * | 27     | 8    | baseTimestamp        | maxTimestamp of the last batch read  |
- * | 35     | 8    | maxTimestamp         | the same                             |
- * | 43     | 8    | producerId           | -1                                   |
- * | 51     | 2    | producerEpoch        | -1                                   |
- * | 53     | 4    | baseSequence         | -1                                   |
- * | 57     | 4    | records count        | 0                                    |
+ * | offset | size | field                | value                                  |
+ * | ---    | ---  | ---                  | ---                                    |
+ * | 0      | 8    | baseOffset           | first offset not yet covered           |
+ * | 8      | 4    | batchLength          | bytes after this field                 |
+ * | 12     | 4    | partitionLeaderEpoch | that of the last source batch read     |
+ * | 16     | 1    | magic                | 2                                      |
+ * | 17     | 4    | crc                  | CRC-32C of bytes 21..end               |
+ * | 21     | 2    | attributes           | 0x30: transactional, control           |
+ * | 23     | 4    | lastOffsetDelta      | last offset examined - baseOffset (N)  |
+ * | 27     | 8    | baseTimestamp        | maxTimestamp of the last batch read    |
+ * | 35     | 8    | maxTimestamp         | the same                               |
+ * | 43     | 8    | producerId           | -1                                     |
+ * | 51     | 2    | producerEpoch        | -1                                     |
+ * | 53     | 4    | baseSequence         | -1                                     |
+ * | 57     | 4    | records count        | 1                                      |
+ * | 61     | ...  | record               | attributes 0, timestampDelta 0,        |
+ * |        |      |                      | offsetDelta N, key int16 version 0 +   |
+ * |        |      |                      | int16 type 1 (COMMIT), value int16     |
+ * |        |      |                      | version 0 + int32 coordinator epoch 0, |
+ * |        |      |                      | no headers                             |
  */
 #include "filter/scan.h"
 
@@ -189,33 +195,62 @@ int filter_scan_feed(struct filter_scan *s, const uint8_t *buf, size_t len)
     return PLOG_OK;
 }
 
-int filter_scan_finish(struct filter_scan *s)
+static size_t put_varint(uint8_t *p, int64_t v)
 {
-    if (s->next_offset <= s->covered)
+    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 0;
+    while (z >= 0x80) {
+        p[n++] = (uint8_t)(z | 0x80);
+        z >>= 7;
+    }
+    p[n++] = (uint8_t)z;
+    return n;
+}
+
+int filter_scan_finish(struct filter_scan *s, bool marker)
+{
+    if (!marker || s->next_offset <= s->covered)
         return PLOG_OK;
     int64_t span = s->next_offset - 1 - s->covered;
-    /* A consumer moves at most 2^31 offsets per empty batch; the next
-     * fetch covers the rest. */
+    /* One batch says at most 2^31 offsets; the next fetch covers the rest. */
     if (span > INT32_MAX)
         span = INT32_MAX;
-    uint8_t b[BATCH_RECORDS_OFFSET];
-    memset(b, 0, sizeof b);
+    static const uint8_t key[4] = {0, 0, 0, 1};         /* version 0, COMMIT */
+    static const uint8_t value[6] = {0, 0, 0, 0, 0, 0}; /* version 0, epoch 0 */
+    uint8_t body[32];
+    size_t n = 0;
+    body[n++] = 0; /* attributes */
+    n += put_varint(body + n, 0);
+    n += put_varint(body + n, span);
+    n += put_varint(body + n, sizeof key);
+    memcpy(body + n, key, sizeof key);
+    n += sizeof key;
+    n += put_varint(body + n, sizeof value);
+    memcpy(body + n, value, sizeof value);
+    n += sizeof value;
+    n += put_varint(body + n, 0); /* headers */
+    uint8_t b[BATCH_RECORDS_OFFSET + 48];
+    memset(b, 0, BATCH_RECORDS_OFFSET);
+    size_t total = BATCH_RECORDS_OFFSET;
+    total += put_varint(b + total, (int64_t)n);
+    memcpy(b + total, body, n);
+    total += n;
     batch_put_be64(b, s->covered);
-    batch_put_be32(b + 8, BATCH_RECORDS_OFFSET - BATCH_LOG_OVERHEAD);
+    batch_put_be32(b + 8, (int32_t)(total - BATCH_LOG_OVERHEAD));
     batch_put_be32(b + 12, s->last_epoch);
     b[16] = 2;
-    batch_put_be16(b + 21, 0);
+    batch_put_be16(b + 21, BATCH_ATTR_TRANSACTIONAL | BATCH_ATTR_CONTROL);
     batch_put_be32(b + 23, (int32_t)span);
     batch_put_be64(b + 27, s->last_max_ts);
     batch_put_be64(b + 35, s->last_max_ts);
     batch_put_be64(b + 43, -1);
     batch_put_be16(b + 51, -1);
     batch_put_be32(b + 53, -1);
-    batch_put_be32(b + 57, 0);
-    batch_update_crc(b, sizeof b);
-    int rc = out_append(s, b, sizeof b);
+    batch_put_be32(b + 57, 1);
+    batch_update_crc(b, total);
+    int rc = out_append(s, b, total);
     if (rc == PLOG_OK) {
-        s->skip_bytes = sizeof b;
+        s->marker_bytes = total;
         s->covered += span + 1;
     }
     return rc;

@@ -16,12 +16,14 @@
  *   - a batch without a match, and every control batch (transaction
  *     markers; the broker has no transactions yet), is left out: the
  *     offsets it held are a gap, as after compaction;
- *   - filter_scan_finish() ends the output with one empty batch (records
- *     count 0, what Kafka's cleaner leaves of a transactional batch)
- *     covering every offset examined after the last batch sent, so a
- *     consumer whose whole answer is non-matching records still moves
- *     its fetch offset past them (librdkafka, kafka-python and the Java
- *     client do; kafkajs does not, see docs/filtered-views.md).
+ *   - filter_scan_finish(marker) can end the output with a transaction
+ *     marker (a control batch holding one COMMIT record) that covers
+ *     every offset examined after the last batch sent, its record at the
+ *     last of them: a consumer then moves past a non-matching stretch
+ *     even when nothing in it was sent.  Consumers skip such markers
+ *     without showing them: librdkafka and the Java client by the batch's
+ *     last offset, kafkajs by the marker record's offset.  Only
+ *     READ_COMMITTED consumers get it (fetch_view.c says why).
  *
  * Nothing here trusts the bytes: framing and records are checked as they
  * are read (batch.c), and bad data ends the scan with PLOG_ERR_CORRUPT.
@@ -50,7 +52,7 @@ struct filter_scan {
     int64_t first_sent;   /* offset of the first record sent; -1 none */
     int64_t records_read; /* records examined */
     int64_t records_sent; /* records sent */
-    size_t skip_bytes;    /* size of the closing empty batch (0 none) */
+    size_t marker_bytes;  /* size of the closing marker batch (0 none) */
     /* Scratch, reused across batches. */
     struct batch_record *recs;
     size_t n_recs, cap_recs;
@@ -62,9 +64,9 @@ void filter_scan_init(struct filter_scan *s, const struct filter *f, int64_t fet
 /* Filters the whole batches in buf[0..len).  PLOG_OK, PLOG_ERR_CORRUPT
  * (bad framing or records) or PLOG_ERR_IO (out of memory). */
 int filter_scan_feed(struct filter_scan *s, const uint8_t *buf, size_t len);
-/* Appends the empty batch over [covered, next_offset) when that is not
- * empty.  PLOG_OK or PLOG_ERR_IO. */
-int filter_scan_finish(struct filter_scan *s);
+/* With `marker`, appends the marker batch over [covered, next_offset)
+ * when that is not empty.  PLOG_OK or PLOG_ERR_IO. */
+int filter_scan_finish(struct filter_scan *s, bool marker);
 /* Frees the scratch (not `out`, which the caller now owns). */
 void filter_scan_release(struct filter_scan *s);
 

@@ -477,6 +477,8 @@ static uint8_t *make_batch(int codec, int64_t base, const struct rec *recs, int 
 struct seen {
     int64_t offs[256];
     int n;
+    int64_t markers[8]; /* offsets of COMMIT marker records */
+    int n_markers;
     int64_t bases[64], lasts[64];
     int32_t counts[64];
     int nb;
@@ -506,6 +508,15 @@ static void walk(const uint8_t *p, size_t len, struct seen *s)
         CHECK(batch_records_begin(p + pos, &h, &rs) == PLOG_OK);
         while (batch_records_next(&rs, &r) == 1) {
             int64_t off = h.base_offset + r.offset_delta;
+            if (h.attributes & BATCH_ATTR_CONTROL) {
+                /* Kafka's marker: key {version 0, type 1 = COMMIT}. */
+                static const uint8_t commit[4] = {0, 0, 0, 1};
+                if ((h.attributes & BATCH_ATTR_TRANSACTIONAL) == 0 || r.key_len != 4 ||
+                    memcmp(r.key, commit, 4) || r.value_len != 6)
+                    s->bad++;
+                s->markers[s->n_markers++] = off;
+                continue;
+            }
             char want[32];
             int wl = snprintf(want, sizeof want, "v%lld", (long long)off);
             if (r.value_len != wl || memcmp(r.value, want, (size_t)wl))
@@ -546,7 +557,7 @@ static void test_scan(void)
         filter_scan_init(&s, f, 0);
         CHECK_EQ_INT(filter_scan_feed(&s, all, l0), PLOG_OK);
         CHECK_EQ_INT(filter_scan_feed(&s, all + l0, l1 + l2), PLOG_OK);
-        CHECK_EQ_INT(filter_scan_finish(&s), PLOG_OK);
+        CHECK_EQ_INT(filter_scan_finish(&s, true), PLOG_OK);
         struct seen sn;
         walk(s.out, s.out_len, &sn);
         CHECK_EQ_INT(sn.bad, 0);
@@ -565,33 +576,49 @@ static void test_scan(void)
         CHECK_EQ_INT(s.first_sent, 0);
         CHECK_EQ_INT(s.records_read, 10);
         CHECK_EQ_INT(s.records_sent, 4);
-        CHECK_EQ_INT(s.skip_bytes, 0); /* nothing after the last batch sent */
+        CHECK_EQ_INT(s.marker_bytes, 0); /* nothing after the last batch sent */
         free(s.out);
         filter_scan_release(&s);
 
-        /* From 1 (inside b0) up to b1 only: 3 is sent, then an empty
-         * batch covers 5-7. */
-        filter_scan_init(&s, f, 1);
-        CHECK_EQ_INT(filter_scan_feed(&s, all, l0 + l1), PLOG_OK);
-        CHECK_EQ_INT(filter_scan_finish(&s), PLOG_OK);
-        walk(s.out, s.out_len, &sn);
-        CHECK_EQ_INT(sn.bad, 0);
-        CHECK(sn.n == 1 && sn.offs[0] == 3);
-        CHECK(sn.nb == 2 && sn.bases[1] == 5 && sn.lasts[1] == 7 && sn.counts[1] == 0);
-        CHECK_EQ_INT(s.skip_bytes, 61);
-        CHECK_EQ_INT(s.first_sent, 3);
-        free(s.out);
-        filter_scan_release(&s);
+        /* From 1 (inside b0) up to b1 only: 3 is sent, then a marker
+         * covers 5-7, its record at 7; without a marker, nothing more. */
+        for (int marker = 0; marker < 2; marker++) {
+            filter_scan_init(&s, f, 1);
+            CHECK_EQ_INT(filter_scan_feed(&s, all, l0 + l1), PLOG_OK);
+            CHECK_EQ_INT(filter_scan_finish(&s, marker), PLOG_OK);
+            walk(s.out, s.out_len, &sn);
+            CHECK_EQ_INT(sn.bad, 0);
+            CHECK(sn.n == 1 && sn.offs[0] == 3);
+            CHECK_EQ_INT(s.first_sent, 3);
+            if (marker) {
+                CHECK(sn.nb == 2 && sn.bases[1] == 5 && sn.lasts[1] == 7 && sn.counts[1] == 1);
+                CHECK(sn.n_markers == 1 && sn.markers[0] == 7);
+                CHECK(s.marker_bytes > 61 && s.covered == 8);
+            } else {
+                CHECK(sn.nb == 1 && sn.n_markers == 0 && s.marker_bytes == 0);
+            }
+            free(s.out);
+            filter_scan_release(&s);
+        }
 
-        /* Nothing matches: one empty batch over everything examined. */
+        /* Nothing matches: one marker over everything examined, or
+         * nothing at all. */
         struct filter *none = filter_compile(FILTER_TAG, "shipped", 7, &err);
         filter_scan_init(&s, none, 2);
         CHECK_EQ_INT(filter_scan_feed(&s, all, l0 + l1 + l2), PLOG_OK);
-        CHECK_EQ_INT(filter_scan_finish(&s), PLOG_OK);
+        CHECK_EQ_INT(filter_scan_finish(&s, true), PLOG_OK);
         walk(s.out, s.out_len, &sn);
         CHECK(sn.bad == 0 && sn.n == 0 && sn.nb == 1);
-        CHECK(sn.bases[0] == 2 && sn.lasts[0] == 9 && sn.counts[0] == 0);
+        CHECK(sn.bases[0] == 2 && sn.lasts[0] == 9 && sn.counts[0] == 1);
+        CHECK(sn.n_markers == 1 && sn.markers[0] == 9);
         CHECK_EQ_INT(s.first_sent, -1);
+        CHECK_EQ_INT(s.records_read, 10);
+        free(s.out);
+        filter_scan_release(&s);
+        filter_scan_init(&s, none, 2);
+        CHECK_EQ_INT(filter_scan_feed(&s, all, l0 + l1 + l2), PLOG_OK);
+        CHECK_EQ_INT(filter_scan_finish(&s, false), PLOG_OK);
+        CHECK(s.out_len == 0 && s.next_offset == 10);
         free(s.out);
         filter_scan_release(&s);
         filter_free(none);
@@ -601,7 +628,7 @@ static void test_scan(void)
         struct filter *star = filter_compile(FILTER_TAG, "*", 1, &err);
         filter_scan_init(&s, star, 6);
         CHECK_EQ_INT(filter_scan_feed(&s, all + l0, l1 + l2), PLOG_OK);
-        CHECK_EQ_INT(filter_scan_finish(&s), PLOG_OK);
+        CHECK_EQ_INT(filter_scan_finish(&s, true), PLOG_OK);
         walk(s.out, s.out_len, &sn);
         CHECK(sn.bad == 0 && sn.n == 4 && sn.offs[0] == 6 && sn.offs[3] == 9);
         CHECK(sn.nb == 2 && sn.bases[0] == 5 && sn.lasts[0] == 7);
@@ -671,8 +698,8 @@ static void test_scan_details(void)
     batch_update_crc(x, xl);
     filter_scan_init(&s, f, 100);
     CHECK_EQ_INT(filter_scan_feed(&s, x, xl), PLOG_OK);
-    CHECK_EQ_INT(filter_scan_finish(&s), PLOG_OK);
-    CHECK(s.out_len == 61 && s.records_sent == 0);
+    CHECK_EQ_INT(filter_scan_finish(&s, true), PLOG_OK);
+    CHECK(s.out_len == s.marker_bytes && s.records_sent == 0 && s.covered == 102);
     free(s.out);
     filter_scan_release(&s);
     x[21 + 1] = (uint8_t)((x[21 + 1] & ~BATCH_ATTR_CONTROL) | BATCH_ATTR_LOG_APPEND_TIME);
@@ -691,15 +718,19 @@ static void test_scan_details(void)
      * span wider than int32 is cut to what one batch can say. */
     filter_scan_init(&s, f, 102);
     CHECK_EQ_INT(filter_scan_feed(&s, x, xl), PLOG_OK);
-    CHECK_EQ_INT(filter_scan_finish(&s), PLOG_OK);
+    CHECK_EQ_INT(filter_scan_finish(&s, true), PLOG_OK);
     CHECK(s.out_len == 0 && s.next_offset == 102);
     free(s.out);
     filter_scan_release(&s);
     filter_scan_init(&s, f, 0);
     s.next_offset = (int64_t)INT32_MAX * 3;
-    CHECK_EQ_INT(filter_scan_finish(&s), PLOG_OK);
+    CHECK_EQ_INT(filter_scan_finish(&s, true), PLOG_OK);
     CHECK(batch_parse_header(s.out, s.out_len, INT32_MAX, &h) == PLOG_OK);
     CHECK(h.base_offset == 0 && h.last_offset_delta == INT32_MAX && s.covered == INT32_MAX + 1LL);
+    CHECK(batch_compute_crc(s.out, s.out_len) == h.crc && h.records_count == 1);
+    struct seen sn;
+    walk(s.out, s.out_len, &sn);
+    CHECK(sn.bad == 0 && sn.n_markers == 1 && sn.markers[0] == INT32_MAX);
     free(s.out);
     filter_scan_release(&s);
     free(x);
