@@ -3,7 +3,7 @@
  * comparisons of strings and numbers, errors with their positions, and
  * malformed input (random and truncated expressions never crash); then
  * filter_scan over real record batches: offsets kept, verbatim and
- * rebuilt batches in every codec, gaps, the closing empty batch.
+ * rebuilt batches in every codec, gaps, the closing COMMIT marker.
  */
 #include <stdlib.h>
 #include <string.h>
