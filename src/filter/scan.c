@@ -145,6 +145,19 @@ static int scan_batch(struct filter_scan *s, const uint8_t *p, const struct batc
     s->last_max_ts = h->max_timestamp;
     if (last < s->fetch_offset || (h->attributes & BATCH_ATTR_CONTROL))
         return PLOG_OK;
+    if (filter_matches_all(s->f) && h->base_offset >= s->fetch_offset && h->records_count > 0) {
+        /* `*` or TRUE: the batch as stored, not even decompressed. */
+        int rc = out_append(s, p, (size_t)batch_size(h));
+        if (rc == PLOG_OK) {
+            if (s->first_sent < 0)
+                s->first_sent = h->base_offset; /* at or before its first record */
+            s->records_read += h->records_count;
+            s->records_sent += h->records_count;
+            if (last + 1 > s->covered)
+                s->covered = last + 1;
+        }
+        return rc;
+    }
     struct batch_records rs;
     if (batch_records_begin(p, h, &rs) != PLOG_OK)
         return PLOG_ERR_CORRUPT;
