@@ -76,6 +76,10 @@ const struct config_def config_defs[] = {
      "host:port of the HTTP admin API and /metrics (empty: off)"},
     {"admin.allow.remote", NULL, CFG_BOOL, "false",
      "serve admin requests from non-loopback addresses"},
+    /* Filtered views (broker/view.h): topic-only, checked there. */
+    {NULL, "view.source", CFG_STRING, "", "a filtered view: the topic it reads (set at creation)"},
+    {NULL, "view.filter", CFG_STRING, "", "a filtered view: the records it passes"},
+    {NULL, "view.filter.type", CFG_STRING, "TAG", "a filtered view: TAG or SQL92"},
 };
 const int config_n_defs = (int)(sizeof config_defs / sizeof config_defs[0]);
 

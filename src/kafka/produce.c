@@ -200,6 +200,11 @@ int handle_produce(struct kreq *r)
                 pr->error_code = terr;
                 continue;
             }
+            const char *refusal;
+            if ((pr->error_code = topic_write_refusal(t, &refusal))) {
+                pr->error_message = kstr_c(refusal); /* a filtered view */
+                continue;
+            }
             struct partition *p = topic_partition(t, pd->index);
             if (!p) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
