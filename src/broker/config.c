@@ -56,6 +56,8 @@ const struct config_def config_defs[] = {
      "memory for the cleaner's key map"},
     {"compression.type", "compression.type", CFG_STRING, "producer", "producer: keep as sent"},
     {"min.insync.replicas", "min.insync.replicas", CFG_INT, "1", "replicas for acks=all"},
+    {"log.key.index", "key.index", CFG_BOOL, "false",
+     "index record keys and the keys header for lookups by key"},
 };
 const int config_n_defs = (int)(sizeof config_defs / sizeof config_defs[0]);
 
@@ -453,6 +455,8 @@ int config_resolve_topic(const struct broker_config *c, const struct config_over
             out->log.min_cleanable_dirty_ratio = strtod(v, NULL);
         else if (!strcmp(k, "min.insync.replicas"))
             out->min_insync_replicas = (int32_t)x;
+        else if (!strcmp(k, "key.index"))
+            out->key_index = !strcmp(v, "true");
     }
     out->log.compact = out->compact;
     /* compact alone keeps every key's last record forever: no time or

@@ -51,6 +51,7 @@ struct topic_settings {
     bool compact;       /* cleanup.policy contains compact */
     bool delete_policy; /* cleanup.policy contains delete */
     int32_t min_insync_replicas;
+    bool key_index; /* key.index: keep a key index (broker/keyindexer.c) */
 };
 
 struct broker_config {
