@@ -96,7 +96,8 @@ struct kseg {
     uint64_t id;
     struct segment *seg; /* a reference */
     int64_t base;
-    int64_t size; /* log bytes indexed (KS_ACTIVE: so far; else all of it) */
+    int64_t size;      /* log bytes indexed (KS_ACTIVE: so far; else all of it) */
+    int64_t seen_size; /* the segment's size at the last sync (stats) */
     enum kseg_state state;
     uint64_t *e; /* KS_ACTIVE, KS_MEMORY: entries, host order */
     size_t n, cap;
@@ -709,6 +710,7 @@ static int reconcile(struct keyindex *k, const struct snap *sn)
             k->synced = false;
             return -1;
         }
+        ks->seen_size = v->size;
         nsegs[i] = ks;
     }
     while (j < k->n)
@@ -955,9 +957,16 @@ int keyindex_rebuild_one(struct keyindex *k, struct plog *l)
                       l->dir, (long long)base, bad);
         else
             mapped = true;
-        rlog_info("partition %s: key index of segment %020lld rebuilt (%s): %zu keys "
-                  "in %lld ms",
-                  l->dir, (long long)base, why, e.n, (long long)(clock_mono_ms() - t0));
+        /* A damaged or stale file is worth a line; a segment that never
+         * had one (key.index just turned on, or rolled before the first
+         * sync) is routine. */
+        if (strcmp(why, "no file"))
+            rlog_info("partition %s: key index of segment %020lld rebuilt (%s): %zu keys in "
+                      "%lld ms",
+                      l->dir, (long long)base, why, e.n, (long long)(clock_mono_ms() - t0));
+        else
+            rlog_debug("partition %s: key index of segment %020lld built: %zu keys in %lld ms",
+                       l->dir, (long long)base, e.n, (long long)(clock_mono_ms() - t0));
     }
 
     pthread_mutex_lock(&k->mu);
@@ -1041,7 +1050,7 @@ void keyindex_stats(struct keyindex *k, struct keyindex_stats *st)
         st->missing += ks->state == KS_MISSING;
         st->entries += (int64_t)ks->n;
         if (ks->state == KS_ACTIVE)
-            st->unindexed += ks->seg->size - ks->size; /* a racy read, for display */
+            st->unindexed += ks->seen_size - ks->size;
         else if (ks->state == KS_MISSING)
             st->unindexed += ks->size;
     }
