@@ -473,27 +473,16 @@ static int write_file(const struct segment *s, int64_t size, const uint64_t *e, 
     return rc;
 }
 
-struct kfile {
-    void *map;
-    size_t map_len;
-    const uint64_t *e;
-    size_t n;
-};
-
-/* Maps s's .keyidx and checks it against the segment (`size` bytes of
- * log).  0 with *f, or -1 with *why (ENOENT: "no file"). */
-static int load_file(const struct segment *s, int64_t size, struct kfile *f, const char **why)
+int keyindex_file_open(const char *path, struct keyindex_file *f, const char **why)
 {
-    char path[4200];
-    file_name(path, sizeof path, s, "");
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         *why = errno == ENOENT ? "no file" : "file unreadable";
         return -1;
     }
-    struct stat st, lst;
-    if (fstat(fd, &st) < 0 || fstat(s->log_fd, &lst) < 0) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
         close(fd);
         *why = "file unreadable";
         return -1;
@@ -516,10 +505,6 @@ static int load_file(const struct segment *s, int64_t size, struct kfile *f, con
         *why = "not a version 1 key index file";
     else if (get_le32(h + 52) != crc32c(0, h, 52))
         *why = "file header checksum mismatch";
-    else if (get_le64(h + 16) != (uint64_t)s->base_offset)
-        *why = "file made for another segment";
-    else if (get_le64(h + 24) != (uint64_t)size || get_le64(h + 32) != (uint64_t)lst.st_ino)
-        *why = "file made for an earlier version of the segment";
     else if (n > ((uint64_t)st.st_size - KI_HEADER) / KI_ENTRY ||
              KI_HEADER + n * KI_ENTRY != (uint64_t)st.st_size)
         *why = "file torn: its size does not match its entry count";
@@ -531,8 +516,46 @@ static int load_file(const struct segment *s, int64_t size, struct kfile *f, con
     }
     f->map = m;
     f->map_len = (size_t)st.st_size;
-    f->e = (const uint64_t *)(h + KI_HEADER);
+    f->base_offset = (int64_t)get_le64(h + 16);
+    f->log_size = (int64_t)get_le64(h + 24);
+    f->log_inode = get_le64(h + 32);
+    f->entries = (const uint64_t *)(h + KI_HEADER);
     f->n = (size_t)n;
+    return 0;
+}
+
+void keyindex_file_close(struct keyindex_file *f)
+{
+    if (f->map)
+        munmap(f->map, f->map_len);
+    memset(f, 0, sizeof *f);
+}
+
+uint64_t keyindex_file_entry(const struct keyindex_file *f, size_t i)
+{
+    return le64toh(f->entries[i]);
+}
+
+/* Maps s's .keyidx and checks it, then against the segment (`size`
+ * bytes of log).  0 with *f, or -1 with *why ("no file": none). */
+static int load_file(const struct segment *s, int64_t size, struct keyindex_file *f,
+                     const char **why)
+{
+    char path[4200];
+    file_name(path, sizeof path, s, "");
+    if (keyindex_file_open(path, f, why) < 0)
+        return -1;
+    struct stat lst;
+    if (fstat(s->log_fd, &lst) < 0)
+        *why = "segment unreadable";
+    else if (f->base_offset != s->base_offset)
+        *why = "file made for another segment";
+    else if (f->log_size != size || f->log_inode != (uint64_t)lst.st_ino)
+        *why = "file made for an earlier version of the segment";
+    if (*why) {
+        keyindex_file_close(f);
+        return -1;
+    }
     return 0;
 }
 
@@ -806,7 +829,7 @@ static void finish_sealed(struct keyindex *k, struct plog *l, struct kseg *ks)
     ks->state = KS_MEMORY;
     pthread_mutex_unlock(&k->mu);
 
-    struct kfile f;
+    struct keyindex_file f;
     const char *why;
     if (write_file(ks->seg, ks->size, ks->e, ks->n) < 0) {
         rlog_warn("partition %s: key index: writing the file of segment %020lld: %s (kept in "
@@ -826,7 +849,7 @@ static void finish_sealed(struct keyindex *k, struct plog *l, struct kseg *ks)
     ks->n = ks->cap = ks->sorted = 0;
     ks->map = f.map;
     ks->map_len = f.map_len;
-    ks->map_e = f.e;
+    ks->map_e = f.entries;
     ks->n = f.n;
     ks->state = KS_FILE;
     pthread_mutex_unlock(&k->mu);
@@ -868,7 +891,7 @@ int64_t keyindex_sync(struct keyindex *k, struct plog *l)
             unlink(p);
         }
         if (try_file) {
-            struct kfile f;
+            struct keyindex_file f;
             const char *why;
             int lrc = load_file(ks->seg, ks->size, &f, &why);
             pthread_mutex_lock(&k->mu);
@@ -876,7 +899,7 @@ int64_t keyindex_sync(struct keyindex *k, struct plog *l)
             if (lrc == 0) {
                 ks->map = f.map;
                 ks->map_len = f.map_len;
-                ks->map_e = f.e;
+                ks->map_e = f.entries;
                 ks->n = f.n;
                 ks->state = KS_FILE;
             } else {
@@ -938,7 +961,7 @@ int keyindex_rebuild_one(struct keyindex *k, struct plog *l)
     int64_t end = index_range(&r, base, 0, size, INT64_MAX, &e, &skipped);
     free(r.buf);
     int rc = 1;
-    struct kfile f = {0};
+    struct keyindex_file f = {0};
     bool mapped = false;
     if (end != size) {
         rlog_error("partition %s: key index: cannot read segment %020lld to rebuild its index; "
@@ -979,7 +1002,7 @@ int keyindex_rebuild_one(struct keyindex *k, struct plog *l)
         } else if (mapped) {
             cur->map = f.map;
             cur->map_len = f.map_len;
-            cur->map_e = f.e;
+            cur->map_e = f.entries;
             cur->n = f.n;
             cur->state = KS_FILE;
             installed = true;

@@ -97,6 +97,23 @@ typedef int (*keyindex_found_fn)(void *arg, const struct keyindex_match *m);
 int keyindex_find(struct keyindex *k, struct plog *l, const void *key, size_t len, int64_t since_ms,
                   keyindex_found_fn fn, void *arg);
 
+/* A .keyidx file on its own (the loader, runnel dump-log). */
+struct keyindex_file {
+    int64_t base_offset; /* of the segment it was made for */
+    int64_t log_size;    /* bytes of that segment's .log */
+    uint64_t log_inode;  /* and its inode */
+    size_t n;            /* entries */
+    const uint64_t *entries;
+    void *map;
+    size_t map_len;
+};
+/* Maps the file and checks what it can by itself (magic, version, size
+ * against the entry count, both checksums): 0, or -1 with *why. */
+int keyindex_file_open(const char *path, struct keyindex_file *f, const char **why);
+void keyindex_file_close(struct keyindex_file *f);
+/* Entry i: hash << 32 | offset relative to base_offset. */
+uint64_t keyindex_file_entry(const struct keyindex_file *f, size_t i);
+
 /* True when the record's key or a token of a "keys" header is `key`. */
 bool keyindex_record_has_key(const struct batch_record *r, const void *key, size_t len);
 

@@ -293,6 +293,40 @@ static void test_active_and_files(void)
     CHECK_EQ_INT(count_files(dir, ".keyidx"), st.segments - 1);
     CHECK_EQ_INT(st.unindexed, 0);
 
+    /* A file on its own: its header names its segment, entries sorted,
+     * offsets inside the segment. */
+    {
+        char f[600], lp[600];
+        file_of(f, sizeof f, dir, 0);
+        struct keyindex_file kf;
+        const char *why = NULL;
+        CHECK_EQ_INT(keyindex_file_open(f, &kf, &why), 0);
+        snprintf(lp, sizeof lp, "%s/%020d.log", dir, 0);
+        struct stat ls;
+        stat(lp, &ls);
+        CHECK_EQ_INT(kf.base_offset, 0);
+        CHECK_EQ_INT(kf.log_size, ls.st_size);
+        CHECK_EQ_INT(kf.log_inode, ls.st_ino);
+        CHECK(kf.n > 10);
+        bool sorted = true, inside = true;
+        for (size_t i = 0; i < kf.n; i++) {
+            uint64_t e = keyindex_file_entry(&kf, i);
+            sorted &= i == 0 || keyindex_file_entry(&kf, i - 1) < e;
+            inside &= (uint32_t)e < (uint32_t)recs[nrecs - 1].offset;
+        }
+        CHECK(sorted);
+        CHECK(inside);
+        /* The first record's key is in it. */
+        bool found = false;
+        for (size_t i = 0; i < kf.n; i++) {
+            uint64_t e = keyindex_file_entry(&kf, i);
+            found |= (uint32_t)(e >> 32) == keyindex_hash(recs[1].key, strlen(recs[1].key)) &&
+                     (uint32_t)e == 1;
+        }
+        CHECK(found);
+        keyindex_file_close(&kf);
+    }
+
     /* Appended after the sync: the tail is scanned. */
     append_many(l, 500);
     CHECK(lookups_ok(k, l));
