@@ -855,9 +855,36 @@ static void finish_sealed(struct keyindex *k, struct plog *l, struct kseg *ks)
     pthread_mutex_unlock(&k->mu);
 }
 
+/* True when the log has the same segments as the index and nothing was
+ * appended since the last sync: an idle partition costs one look under
+ * the plog's mutex, no allocation.  Under work_mu (segs cannot change). */
+static bool unchanged(struct keyindex *k, struct plog *l)
+{
+    if (!k->synced || k->n == 0)
+        return false;
+    pthread_mutex_lock(&k->mu);
+    const struct kseg *last = k->segs[k->n - 1];
+    bool active = last->state == KS_ACTIVE;
+    int64_t size = last->size;
+    pthread_mutex_unlock(&k->mu);
+    if (!active)
+        return false;
+    pthread_mutex_lock(&l->mu);
+    bool same =
+        l->nsegs == k->n && l->trunc_gen == k->trunc_gen && l->segs[l->nsegs - 1]->size == size;
+    for (int i = 0; same && i < k->n; i++)
+        same = l->segs[i] == k->segs[i]->seg;
+    pthread_mutex_unlock(&l->mu);
+    return same;
+}
+
 int64_t keyindex_sync(struct keyindex *k, struct plog *l)
 {
     pthread_mutex_lock(&k->work_mu);
+    if (unchanged(k, l)) {
+        pthread_mutex_unlock(&k->work_mu);
+        return 0;
+    }
     struct snap sn;
     if (snap_take(l, -1, &sn) < 0) {
         pthread_mutex_unlock(&k->work_mu);
