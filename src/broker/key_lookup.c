@@ -17,20 +17,26 @@ struct collect {
     struct found *v;
     size_t n, cap;
     size_t limit;
+    const struct key_lookup_cursor *after;
     int32_t partition;
     bool more;
     bool oom;
 };
 
+static int cmp_order(int64_t ts1, int32_t p1, int64_t o1, int64_t ts2, int32_t p2, int64_t o2)
+{
+    if (ts1 != ts2)
+        return ts1 < ts2 ? -1 : 1;
+    if (p1 != p2)
+        return p1 < p2 ? -1 : 1;
+    return o1 < o2 ? -1 : o1 > o2;
+}
+
 static int cmp_found(const void *a, const void *b)
 {
     const struct key_lookup_record *x = &((const struct found *)a)->r,
                                    *y = &((const struct found *)b)->r;
-    if (x->timestamp != y->timestamp)
-        return x->timestamp < y->timestamp ? -1 : 1;
-    if (x->partition != y->partition)
-        return x->partition < y->partition ? -1 : 1;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
+    return cmp_order(x->timestamp, x->partition, x->offset, y->timestamp, y->partition, y->offset);
 }
 
 /* Keeps the first `limit` (sorted); frees the rest. */
@@ -49,9 +55,12 @@ static int on_match(void *arg, const struct keyindex_match *m)
 {
     struct collect *c = arg;
     const struct batch_record *rec = m->record;
+    if (c->after && cmp_order(m->timestamp, c->partition, m->offset, c->after->timestamp,
+                              c->after->partition, c->after->offset) <= 0)
+        return 0;
     if (c->n == c->cap) {
         /* Bounded memory: never more than twice the limit held. */
-        if (c->n >= 2 * c->limit && c->limit > 0)
+        if (c->n >= 2 * c->limit)
             trim(c);
         if (c->n == c->cap) {
             size_t ncap = c->cap ? c->cap * 2 : 64;
@@ -89,10 +98,15 @@ static int on_match(void *arg, const struct keyindex_match *m)
 }
 
 int key_lookup(const char *topic, size_t topic_len, const void *key, size_t key_len,
-               int64_t since_ms, size_t limit,
+               int64_t since_ms, const struct key_lookup_cursor *after, size_t limit,
                void (*fn)(void *arg, const struct key_lookup_record *r), void *arg, bool *more)
 {
     *more = false;
+    if (limit == 0)
+        limit = 1;
+    /* Nothing before the cursor's timestamp can come after it. */
+    if (after && after->timestamp > since_ms)
+        since_ms = after->timestamp;
     struct topic *t = topics_get(topic, topic_len);
     if (!t)
         return KEY_LOOKUP_UNKNOWN_TOPIC;
@@ -102,7 +116,7 @@ int key_lookup(const char *topic, size_t topic_len, const void *key, size_t key_
         topic_put(t);
         return KEY_LOOKUP_NOT_INDEXED;
     }
-    struct collect c = {.limit = limit};
+    struct collect c = {.limit = limit, .after = after};
     int rc = KEY_LOOKUP_OK;
     int32_t np = topic_partition_count(t);
     for (int32_t i = 0; i < np && rc == KEY_LOOKUP_OK; i++) {

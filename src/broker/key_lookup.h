@@ -35,15 +35,25 @@ enum key_lookup_status {
     KEY_LOOKUP_IO = -3,          /* a log could not be read, or out of memory */
 };
 
+/* A place in the answer's order, to continue after (paging). */
+struct key_lookup_cursor {
+    int64_t timestamp;
+    int32_t partition;
+    int64_t offset;
+};
+
 /*
- * Gives fn the first `limit` records (in timestamp, partition, offset
- * order) whose key, or a token of whose "keys" header, is exactly `key`
- * and whose timestamp is at least since_ms (-1: any).  *more is set when
- * there were more matches than `limit`.  The record is valid during the
- * call only.  Returns a key_lookup_status.
+ * Gives fn the first `limit` records (limit > 0), in (timestamp,
+ * partition, offset) order, whose key or a token of whose "keys" header
+ * is exactly `key`, whose timestamp is at least since_ms (-1: any) and
+ * that come after `after` in that order (NULL: from the start).  *more
+ * is set when more records matched; the last one given is then where
+ * the next page starts.  The record is valid during the call only.
+ * Memory: at most twice `limit` records are held.  Returns a
+ * key_lookup_status.
  */
 int key_lookup(const char *topic, size_t topic_len, const void *key, size_t key_len,
-               int64_t since_ms, size_t limit,
+               int64_t since_ms, const struct key_lookup_cursor *after, size_t limit,
                void (*fn)(void *arg, const struct key_lookup_record *r), void *arg, bool *more);
 
 #endif
