@@ -14,9 +14,15 @@ SANFLAGS :=
 OPT     := -O2
 endif
 
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Isrc -pthread -MMD -MP $(SANFLAGS)
+# The admin HTTP server (libmicrohttpd, jansson) and its client in the
+# CLI (libcurl), through pkg-config.
+PKGS    := libmicrohttpd jansson libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Isrc -pthread -MMD -MP $(SANFLAGS) $(PKG_CFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
-LDLIBS  += -lrdkafka -lz -lsnappy -llz4 -lzstd -lm
+LDLIBS  += -lrdkafka -lz -lsnappy -llz4 -lzstd -lm $(PKG_LIBS)
 
 SRCS    := $(wildcard src/*/*.c src/*/*/*.c)
 OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))

@@ -134,8 +134,7 @@ static void opts_parse(struct opts *o, int argc, char **argv, const char *const 
             exit(0);
         }
         if (strncmp(argv[i], "--", 2) || i + 1 >= argc) {
-            fprintf(stderr, "runnel-bench: expected --option value, got '%s'\n%s", argv[i],
-                    usage);
+            fprintf(stderr, "runnel-bench: expected --option value, got '%s'\n%s", argv[i], usage);
             exit(2);
         }
         int ok = !strcmp(argv[i] + 2, "timeout");
@@ -294,8 +293,9 @@ static void ensure_topic(const char *bootstrap, const char *topic, int partition
         rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
         if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
             die("CreateTopics %s: %s (%s)", topic, rd_kafka_err2name(e),
-                rd_kafka_topic_result_error_string(tr[i]) ? rd_kafka_topic_result_error_string(tr[i])
-                                                          : "");
+                rd_kafka_topic_result_error_string(tr[i])
+                    ? rd_kafka_topic_result_error_string(tr[i])
+                    : "");
     }
     rd_kafka_event_destroy(ev);
     rd_kafka_AdminOptions_destroy(ao);
@@ -323,6 +323,7 @@ struct produce_job {
     const char *bootstrap, *topic, *acks;
     int64_t records;
     int size, partitions, partitioner, linger_ms, batch_size, index;
+    const char *header_name, *header_value; /* --header: on every record, or NULL */
     pthread_barrier_t *ready;
     /* outputs (touched only by the job's own thread: delivery reports run
      * inside its rd_kafka_poll/flush calls) */
@@ -391,8 +392,21 @@ static void *produce_thread(void *arg)
         } else {
             p = RD_KAFKA_PARTITION_UA;
         }
-        while (rd_kafka_produce(rkt, p, 0, payload, (size_t)j->size, NULL, 0, NULL) == -1) {
-            rd_kafka_resp_err_t e = rd_kafka_last_error();
+        for (;;) {
+            rd_kafka_resp_err_t e;
+            if (!j->header_name) {
+                if (rd_kafka_produce(rkt, p, 0, payload, (size_t)j->size, NULL, 0, NULL) == 0)
+                    break;
+                e = rd_kafka_last_error();
+            } else {
+                e = rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(p),
+                                      RD_KAFKA_V_VALUE(payload, (size_t)j->size),
+                                      RD_KAFKA_V_HEADER(j->header_name, j->header_value,
+                                                        (ssize_t)strlen(j->header_value)),
+                                      RD_KAFKA_V_END);
+                if (!e)
+                    break;
+            }
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 die("producer %d: produce: %s", j->index, rd_kafka_err2str(e));
             rd_kafka_poll(rk, 1);
@@ -414,15 +428,16 @@ static const char produce_usage[] =
     "usage: runnel-bench produce --bootstrap HOST:PORT --topic T --records N [--size 100]\n"
     "         [--partitions 1] [--acks 1|all|0] [--producers 1] [--linger-ms 5]\n"
     "         [--batch-size 1000000] [--partitioner rr|random|sticky] [--create 1]\n"
-    "         [--timeout 600]\n"
+    "         [--header NAME=VALUE] [--timeout 600]\n"
     "  --partitioner rr     each producer cycles over the partitions record by record\n"
+    "  --header N=V         put this header on every record (e.g. runnel-delay-ms=60000)\n"
     "  --create 1           create the topic with --partitions partitions first\n";
 
 static int cmd_produce(int argc, char **argv)
 {
-    static const char *const allowed[] = {"bootstrap", "topic",     "records",    "size",
-                                          "partitions", "acks",     "producers",  "linger-ms",
-                                          "batch-size", "partitioner", "create", NULL};
+    static const char *const allowed[] = {
+        "bootstrap", "topic",      "records",     "size",   "partitions", "acks", "producers",
+        "linger-ms", "batch-size", "partitioner", "create", "header",     NULL};
     struct opts o;
     opts_parse(&o, argc, argv, allowed, produce_usage);
     arm_timeout(&o);
@@ -444,6 +459,16 @@ static int cmd_produce(int argc, char **argv)
     }
     if (opt_long(&o, "create", 1))
         ensure_topic(bootstrap, topic, partitions);
+    char *header = NULL, *header_value = NULL;
+    if (opt_str(&o, "header", NULL)) {
+        header = strdup(opt_str(&o, "header", NULL));
+        header_value = header ? strchr(header, '=') : NULL;
+        if (!header_value || header_value == header) {
+            fputs(produce_usage, stderr);
+            return 2;
+        }
+        *header_value++ = 0;
+    }
 
     struct produce_job *jobs = calloc((size_t)producers, sizeof *jobs);
     pthread_t *tids = calloc((size_t)producers, sizeof *tids);
@@ -461,6 +486,8 @@ static int cmd_produce(int argc, char **argv)
         j->linger_ms = (int)opt_long(&o, "linger-ms", 5);
         j->batch_size = (int)opt_long(&o, "batch-size", 1000000);
         j->index = i;
+        j->header_name = header;
+        j->header_value = header_value;
         j->ready = &ready;
         pthread_create(&tids[i], NULL, produce_thread, j);
     }
@@ -488,6 +515,7 @@ static int cmd_produce(int argc, char **argv)
            delivered, secs, rps, mbps, failed, client_cpu_s());
     free(jobs);
     free(tids);
+    free(header);
     return failed || delivered != records ? 1 : 0;
 }
 
@@ -544,8 +572,8 @@ static const char consume_usage[] =
 
 static int cmd_consume(int argc, char **argv)
 {
-    static const char *const allowed[] = {"bootstrap", "topic", "records", "partitions",
-                                          "fetch-bytes", NULL};
+    static const char *const allowed[] = {"bootstrap",  "topic",       "records",
+                                          "partitions", "fetch-bytes", NULL};
     struct opts o;
     opts_parse(&o, argc, argv, allowed, consume_usage);
     arm_timeout(&o);
@@ -554,8 +582,8 @@ static int cmd_consume(int argc, char **argv)
     int64_t records = opt_long(&o, "records", 1000000);
     int partitions = (int)opt_long(&o, "partitions", 0);
 
-    rd_kafka_t *rk =
-        client_new(RD_KAFKA_CONSUMER, consumer_conf(bootstrap, opt_long(&o, "fetch-bytes", 16 << 20)));
+    rd_kafka_t *rk = client_new(RD_KAFKA_CONSUMER,
+                                consumer_conf(bootstrap, opt_long(&o, "fetch-bytes", 16 << 20)));
     int have = topic_partitions(rk, topic, 10000);
     if (have < 1)
         die("consume: no metadata for topic %s", topic);
@@ -591,7 +619,8 @@ static int cmd_consume(int argc, char **argv)
             rd_kafka_message_t *m = msgs[i];
             if (m->err) {
                 if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && errors++ < 5)
-                    fprintf(stderr, "runnel-bench: consume error: %s\n", rd_kafka_message_errstr(m));
+                    fprintf(stderr, "runnel-bench: consume error: %s\n",
+                            rd_kafka_message_errstr(m));
             } else {
                 if (!first_ns)
                     first_ns = now_ns();
@@ -637,7 +666,7 @@ struct latency_run {
     int64_t warmup, measured; /* record counts */
     int64_t *lat;             /* lat[seq - warmup], -1 until received */
     int64_t received, dups;
-    int64_t *ack;             /* ack[seq - warmup]: produce to delivery report */
+    int64_t *ack; /* ack[seq - warmup]: produce to delivery report */
     _Atomic int consumer_ready;
     _Atomic int producer_done;
     int64_t producer_done_ns;
@@ -736,9 +765,9 @@ static const char latency_usage[] =
 
 static int cmd_latency(int argc, char **argv)
 {
-    static const char *const allowed[] = {"bootstrap", "topic",     "rate",      "seconds",
-                                          "warmup-seconds", "linger-ms", "size", "acks",
-                                          "partitions", "fetch-wait-ms", "tick-us", NULL};
+    static const char *const allowed[] = {"bootstrap",      "topic",         "rate",    "seconds",
+                                          "warmup-seconds", "linger-ms",     "size",    "acks",
+                                          "partitions",     "fetch-wait-ms", "tick-us", NULL};
     struct opts o;
     opts_parse(&o, argc, argv, allowed, latency_usage);
     arm_timeout(&o);

@@ -22,9 +22,10 @@ case "${1:-}" in
 esac
 
 # The compiler and the libraries the Makefile links (-lrdkafka -lz
-# -lsnappy -llz4 -lzstd).
+# -lsnappy -llz4 -lzstd, and through pkg-config libmicrohttpd, jansson
+# and libcurl: the admin HTTP server and its client in the CLI).
 runtime_pkgs=(gcc make pkg-config libc6-dev librdkafka-dev libsnappy-dev liblz4-dev
-    libzstd-dev zlib1g-dev)
+    libzstd-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
 # Real clients the integration tests drive.  python3-snappy, -lz4 and
 # -zstandard give kafka-python its compression codecs.
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka

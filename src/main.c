@@ -5,8 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-
-#define RUNNEL_VERSION "0.1.0"
+#include "common/version.h"
 
 static const struct {
     const char *name;
@@ -18,6 +17,10 @@ static const struct {
     {"produce", cmd_produce, "produce lines of stdin to a topic"},
     {"consume", cmd_consume, "print records of a topic"},
     {"group", cmd_group, "list, describe, reset or delete consumer groups"},
+    {"delayed", cmd_delayed, "count or list held-back records, from the admin API"},
+    {"dlq", cmd_dlq, "list or re-drive a consumer group's dead letters"},
+    {"status", cmd_status, "the broker's status, from its admin API"},
+    {"message", cmd_message, "read one record by offset or by time, from the admin API"},
     {"dump-log", cmd_dump_log, "print the batches, records and indexes of segment files"},
 };
 

@@ -4,13 +4,13 @@
  * Start: settings (defaults < --config file < --set), the data
  * directory's lock (two brokers on one directory would corrupt it), the
  * topics (recovering the logs when the last shutdown was not clean), the
- * flusher, the network threads.  The main thread then waits for SIGTERM
- * or SIGINT and runs the periodic work (retention, time-based flush) in
- * between.
+ * flusher, the network threads, the admin HTTP server.  The main thread
+ * then waits for SIGTERM or SIGINT and runs the periodic work
+ * (retention, time-based flush) in between.
  *
- * Clean shutdown: stop the network (pending produces finish first), stop
- * the flusher, flush and close every log, then write the clean-shutdown
- * marker that lets the next start skip recovery.  Marker file:
+ * Clean shutdown: stop the admin API, the network (pending produces
+ * finish first), the flusher, flush and close every log, then write the
+ * clean-shutdown marker that lets the next start skip recovery.  Marker file:
  * <log.dirs>/.runnel-clean-shutdown, empty; its presence is the message.
  */
 #include <errno.h>
@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin/admin.h"
 #include "broker/compaction.h"
 #include "broker/config.h"
 #include "broker/flusher.h"
@@ -31,6 +32,7 @@
 #include "cli/cli.h"
 #include "common/clock.h"
 #include "common/rlog.h"
+#include "delivery/delivery.h"
 #include "group/group.h"
 #include "net/server.h"
 
@@ -171,12 +173,33 @@ int cmd_broker(int argc, char **argv)
               fresh   ? "new data directory"
               : clean ? "clean shutdown before"
                       : "recovered after an unclean shutdown");
+    if (delivery_start(&cfg, err, sizeof err)) {
+        fprintf(stderr, "runnel broker: %s\n", err);
+        groups_close();
+        topics_close(true);
+        config_free(&cfg);
+        return 1;
+    }
     err[0] = 0;
     if (flusher_start() ||
         compaction_start(config_long(&cfg, "log.cleaner.backoff.ms"),
                          config_long(&cfg, "log.cleaner.dedupe.buffer.size")) ||
         keyindexer_start() || server_start(&cfg, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
+        keyindexer_stop();
+        compaction_stop();
+        flusher_stop();
+        delivery_stop();
+        groups_close();
+        topics_close(true);
+        config_free(&cfg);
+        return 1;
+    }
+    /* Before the "listening on" line, which tells scripts the broker is
+     * ready: by then the admin port is bound and logged too. */
+    if (admin_start(&cfg, err, sizeof err)) {
+        fprintf(stderr, "runnel broker: %s\n", err);
+        server_stop();
         keyindexer_stop();
         compaction_stop();
         flusher_stop();
@@ -203,10 +226,13 @@ int cmd_broker(int argc, char **argv)
         topics_housekeep(clock_wall_ms(), retention);
         groups_tick();
     }
+    /* The admin handlers read topics and groups: stop them first. */
+    admin_stop();
     keyindexer_stop();
     compaction_stop();
     flusher_stop();
     server_stop();
+    delivery_stop();
     groups_close();
     topics_close(true);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -56,6 +56,26 @@ const struct config_def config_defs[] = {
      "memory for the cleaner's key map"},
     {"compression.type", "compression.type", CFG_STRING, "producer", "producer: keep as sent"},
     {"min.insync.replicas", "min.insync.replicas", CFG_INT, "1", "replicas for acks=all"},
+    /* Held-back records (docs/delivery.md), RocketMQ's semantics. */
+    {"message.type", "message.type", CFG_STRING, "normal",
+     "normal, delay, transaction or mixed: which runnel-* headers produce reads"},
+    {"delay.levels", NULL, CFG_STRING, "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+     "delays of runnel-delay-level 1..N"},
+    {"delay.max.ms", NULL, CFG_LONG, "3456000000", "longest delay accepted (40 days)"},
+    {"retry.max.attempts", "retry.max.attempts", CFG_INT, "16",
+     "retries before a record goes to the dead-letter topic"},
+    {"retry.backoff.schedule", "retry.backoff.schedule", CFG_STRING,
+     "10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+     "backoff of retry 1..N (last repeats)"},
+    {"half.check.timeout.ms", NULL, CFG_LONG, "6000", "first check-back of a half message"},
+    {"half.check.interval.ms", NULL, CFG_LONG, "60000", "later check-backs"},
+    {"half.check.max", NULL, CFG_INT, "15", "unanswered check-backs before discarding"},
+    {"timer.flush.interval.ms", NULL, CFG_LONG, "1000", "fsync the timer store this often"},
+    {"timer.segment.bytes", NULL, CFG_LONG, "67108864", "timer store segment size"},
+    {"admin.listener", NULL, CFG_STRING, "127.0.0.1:9644",
+     "host:port of the HTTP admin API and /metrics (empty: off)"},
+    {"admin.allow.remote", NULL, CFG_BOOL, "false",
+     "serve admin requests from non-loopback addresses"},
     {"log.key.index", "key.index", CFG_BOOL, "false",
      "index record keys and the keys header for lookups by key"},
 };
@@ -91,6 +111,58 @@ static int parse_long(const char *v, int64_t *out)
 }
 
 /* Checks a value against its type and the rules Kafka applies. */
+int config_parse_message_type(const char *v)
+{
+    if (!strcmp(v, "normal"))
+        return 0;
+    if (!strcmp(v, "delay"))
+        return MSG_TYPE_DELAY;
+    if (!strcmp(v, "transaction"))
+        return MSG_TYPE_TRANSACTION;
+    if (!strcmp(v, "mixed"))
+        return MSG_TYPE_DELAY | MSG_TYPE_TRANSACTION;
+    return -1;
+}
+
+int config_parse_durations(const char *v, int64_t *out, int max)
+{
+    int n = 0;
+    for (const char *p = v;;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        if (!isdigit((unsigned char)*p) || n == max)
+            return -1;
+        char *end;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        int64_t unit;
+        if (!strncmp(end, "ms", 2)) {
+            unit = 1;
+            end += 2;
+        } else if (*end == 's') {
+            unit = 1000;
+            end++;
+        } else if (*end == 'm') {
+            unit = 60000;
+            end++;
+        } else if (*end == 'h') {
+            unit = 3600000;
+            end++;
+        } else if (*end == 'd') {
+            unit = 86400000;
+            end++;
+        } else
+            return -1;
+        if (errno || x <= 0 || x > INT64_MAX / unit / 1000 || (*end && *end != ' ' && *end != ','))
+            return -1;
+        out[n++] = (int64_t)x * unit;
+        p = end;
+    }
+    return n;
+}
+
 static int check_value(const struct config_def *d, const char *key, const char *v, char *err,
                        size_t errlen)
 {
@@ -145,6 +217,19 @@ static int check_value(const struct config_def *d, const char *key, const char *
             strcmp(v, "LogAppendTime")) {
             snprintf(err, errlen, "%s: '%s' is not CreateTime or LogAppendTime", key, v);
             return -1;
+        }
+        if (!strcmp(key, "message.type") && config_parse_message_type(v) < 0) {
+            snprintf(err, errlen, "%s: '%s' is not normal, delay, transaction or mixed", key, v);
+            return -1;
+        }
+        if (!strcmp(key, "delay.levels") || !strcmp(key, "retry.backoff.schedule")) {
+            int64_t steps[CONFIG_MAX_STEPS];
+            if (config_parse_durations(v, steps, CONFIG_MAX_STEPS) <= 0) {
+                snprintf(err, errlen,
+                         "%s: '%s' is not a list of 1 to %d durations like '500ms 10s 1m 2h 1d'",
+                         key, v, CONFIG_MAX_STEPS);
+                return -1;
+            }
         }
         if (!strcmp(key, "compression.type") && strcmp(v, "producer")) {
             /* Recompressing on the broker is not implemented; say so
@@ -337,6 +422,11 @@ static int64_t long_of(const struct broker_config *c, const char *key)
     return x;
 }
 
+const char *config_string(const struct broker_config *c, const char *key)
+{
+    return find_broker_key(key) < 0 ? "" : value_of(c, key);
+}
+
 int64_t config_long(const struct broker_config *c, const char *key)
 {
     return find_broker_key(key) < 0 ? 0 : long_of(c, key);
@@ -455,6 +545,13 @@ int config_resolve_topic(const struct broker_config *c, const struct config_over
             out->log.min_cleanable_dirty_ratio = strtod(v, NULL);
         else if (!strcmp(k, "min.insync.replicas"))
             out->min_insync_replicas = (int32_t)x;
+        else if (!strcmp(k, "message.type"))
+            out->message_type = (uint8_t)config_parse_message_type(v);
+        else if (!strcmp(k, "retry.max.attempts"))
+            out->retry_max_attempts = (int32_t)x;
+        else if (!strcmp(k, "retry.backoff.schedule"))
+            out->retry_backoff_n =
+                config_parse_durations(v, out->retry_backoff_ms, CONFIG_MAX_STEPS);
         else if (!strcmp(k, "key.index"))
             out->key_index = !strcmp(v, "true");
     }

@@ -44,6 +44,12 @@ struct config_overrides {
     int n;
 };
 
+/* message.type bits (docs/delivery.md). */
+#define MSG_TYPE_DELAY 0x01
+#define MSG_TYPE_TRANSACTION 0x02
+/* Longest delay.levels / retry.backoff.schedule list. */
+#define CONFIG_MAX_STEPS 32
+
 /* What a partition needs, resolved from broker values and topic overrides. */
 struct topic_settings {
     struct plog_config log;
@@ -51,6 +57,10 @@ struct topic_settings {
     bool compact;       /* cleanup.policy contains compact */
     bool delete_policy; /* cleanup.policy contains delete */
     int32_t min_insync_replicas;
+    uint8_t message_type; /* MSG_TYPE_* bits: which runnel-* headers produce reads */
+    int32_t retry_max_attempts;
+    int retry_backoff_n;
+    int64_t retry_backoff_ms[CONFIG_MAX_STEPS];
     bool key_index; /* key.index: keep a key index (broker/keyindexer.c) */
 };
 
@@ -87,6 +97,12 @@ int config_load_file(struct broker_config *c, const char *path, char *err, size_
 int config_finish(struct broker_config *c, char *err, size_t errlen);
 
 const struct config_def *config_find_topic_key(const char *key);
+/* message.type: MSG_TYPE_* bits, or -1 when not a known type. */
+int config_parse_message_type(const char *v);
+/* "500ms 10s 1m 2h 1d" -> milliseconds; the count (>= 1), or -1. */
+int config_parse_durations(const char *v, int64_t *out, int max);
+/* A broker setting's text by key ("" when unknown). */
+const char *config_string(const struct broker_config *c, const char *key);
 /* A numeric broker setting by key (0 when unknown). */
 int64_t config_long(const struct broker_config *c, const char *key);
 /* The broker's current value of a topic key's synonym. */

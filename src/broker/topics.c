@@ -22,6 +22,8 @@
 #define _XOPEN_SOURCE 700
 #include "broker/topics.h"
 
+#include "delivery/system_topics.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -176,6 +178,7 @@ static struct topic *topic_new(const char *name, size_t len)
         return NULL;
     }
     atomic_store(&t->refs, 1); /* the registry's reference */
+    t->systopic = (uint8_t)systopic_kind(t->name, len, NULL, NULL);
     return t;
 }
 
@@ -415,8 +418,14 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
                  "not '.' or '..'");
         return KERR_INVALID_TOPIC_EXCEPTION;
     }
+    enum systopic sys = systopic_kind(name, len, NULL, NULL);
+    if (sys == SYSTOPIC_RESERVED) {
+        snprintf(err, errlen,
+                 "topic names starting with " SYSTOPIC_PREFIX " are reserved for the broker");
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    }
     if (partitions == -1)
-        partitions = reg.cfg->num_partitions;
+        partitions = sys != SYSTOPIC_NONE ? 1 : reg.cfg->num_partitions;
     if (partitions < 1 || partitions > 100000) {
         snprintf(err, errlen, "number of partitions must be between 1 and 100000");
         return KERR_INVALID_PARTITIONS;
@@ -486,7 +495,12 @@ int16_t topics_get_or_create(const char *name, size_t len, bool allow_create, st
         return KERR_NONE;
     if (!topics_valid_name(name, len))
         return KERR_INVALID_TOPIC_EXCEPTION;
-    if (!allow_create || !reg.cfg->auto_create_topics)
+    /* The broker's own retry/dead-letter/check topics exist as soon as
+     * anything names them: a consumer subscribes before the first failure. */
+    enum systopic sys = systopic_kind(name, len, NULL, NULL);
+    if (sys == SYSTOPIC_RESERVED)
+        return KERR_INVALID_TOPIC_EXCEPTION;
+    if (sys == SYSTOPIC_NONE && (!allow_create || !reg.cfg->auto_create_topics))
         return KERR_UNKNOWN_TOPIC_OR_PARTITION;
     char err[256];
     int16_t rc = topics_create(name, len, -1, NULL, false, out, err, sizeof err);

@@ -13,5 +13,9 @@ int cmd_produce(int argc, char **argv);  /* cli/produce.c */
 int cmd_consume(int argc, char **argv);  /* cli/consume.c */
 int cmd_dump_log(int argc, char **argv); /* cli/dump_log.c */
 int cmd_group(int argc, char **argv);    /* cli/group.c */
+int cmd_dlq(int argc, char **argv);      /* cli/dlq.c */
+int cmd_status(int argc, char **argv);   /* cli/status.c */
+int cmd_message(int argc, char **argv);  /* cli/message.c */
+int cmd_delayed(int argc, char **argv);  /* cli/delayed.c */
 
 #endif

@@ -150,6 +150,39 @@ void groups_close(void);
 /* Session and rebalance timeouts, offset retention: every ~100 ms. */
 void groups_tick(void);
 
+/* ---- views (views.c): snapshots for the admin API and metrics ---- */
+
+struct group_view_member {
+    const char *member_id, *group_instance_id; /* group_instance_id NULL when dynamic */
+    const char *client_id, *client_host;
+    const uint8_t *assignment; /* as SyncGroup handed it out; NULL when none */
+    int32_t assignment_len;
+};
+struct group_view_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    int32_t leader_epoch;
+    const char *metadata;
+    int64_t commit_ts; /* wall ms */
+};
+struct group_view {
+    const char *group_id, *state, *protocol_type, *protocol;
+    const char *leader; /* NULL when none */
+    int32_t generation;
+    int32_t members_count;
+    struct group_view_member *members; /* with GROUP_VIEW_MEMBERS */
+    struct group_view_offset *offsets; /* with GROUP_VIEW_OFFSETS, by topic, partition */
+    int32_t offsets_count;
+};
+enum { GROUP_VIEW_MEMBERS = 1, GROUP_VIEW_OFFSETS = 2 };
+/*
+ * Copies every group (group_id NULL) or the one named (*n 0 when
+ * unknown) into arena a, sorted by id, with the parts `what` asks for.
+ * One pass under the coordinator lock.  0, or -1 when out of memory.
+ */
+int group_views(arena_t *a, const char *group_id, int what, struct group_view **out, int32_t *n);
+
 #define GROUP_OFFSETS_TOPIC "__consumer_offsets"
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 
+#include "admin/metrics.h"
 #include "common/rlog.h"
 #include "kafka/errors.h"
 #include "kafka/handlers.h"
@@ -52,7 +53,7 @@ static const struct kapi *find_api(int16_t key)
     return NULL;
 }
 
-int kafka_dispatch(struct kreq *r)
+static int dispatch(struct kreq *r, const struct kapi **found)
 {
     kr_t rd;
     kr_init(&rd, r->frame, (size_t)r->frame_len);
@@ -61,6 +62,7 @@ int kafka_dispatch(struct kreq *r)
     int16_t key = (int16_t)(r->frame[0] << 8 | r->frame[1]);
     int16_t version = (int16_t)(r->frame[2] << 8 | r->frame[3]);
     const struct kapi *api = find_api(key);
+    *found = api;
     if (!api) {
         /* Kafka closes the connection on an API key it does not know. */
         rlog_info("unknown API key %d from %s", key, "client");
@@ -89,4 +91,27 @@ int kafka_dispatch(struct kreq *r)
     if (!supported)
         return handle_api_versions(r); /* sees the bad version, answers v0 */
     return api->handle(r);
+}
+
+void kafka_count_response(const struct kreq *r)
+{
+    metrics_request_done(r->hdr.api_key, r->arrival_ns, (int64_t)r->frame_len + 4,
+                         r->noresp ? 0 : kw_total(&r->out));
+}
+
+/* Runs the handler and counts the request: answered now, or failed
+ * (the connection closes); a pending one is counted by kreq_finish. */
+int kafka_dispatch(struct kreq *r)
+{
+    r->arrival_ns = metrics_now_ns();
+    const struct kapi *api = NULL;
+    int rc = dispatch(r, &api);
+    if (!api)
+        return rc;
+    if (rc == KH_DONE || rc == KH_NORESP)
+        metrics_request_done(api->key, r->arrival_ns, (int64_t)r->frame_len + 4,
+                             rc == KH_DONE ? kw_total(&r->out) : 0);
+    else if (rc == KH_CLOSE)
+        metrics_request_failed(api->key);
+    return rc;
 }

@@ -13,6 +13,7 @@
 #include "broker/flusher.h"
 #include "broker/topics.h"
 #include "common/clock.h"
+#include "delivery/delivery.h"
 #include "kafka/errors.h"
 #include "kafka/handlers.h"
 #include "net/server.h"
@@ -107,6 +108,40 @@ static void submit_detached(struct produce_state *st)
     flusher_submit(&d->fw);
 }
 
+/*
+ * A partition of a topic that holds records back (docs/delivery.md).
+ * Fills pr; true when something was appended to p, so that the flush
+ * policy applies as for a plain append.
+ */
+static bool held_back(struct kreq *r, struct topic *t, struct partition *p,
+                      struct produce_request_partition_produce_data *pd,
+                      struct produce_response_partition_produce_response *pr, int64_t now)
+{
+    struct delivery_outcome o;
+    delivery_produce(t, p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len, now, &o);
+    pr->error_code = o.error_code;
+    pr->base_offset = o.error_code ? -1 : o.base_offset;
+    pr->log_append_time_ms = o.log_append_time;
+    pr->log_start_offset = o.log_start_offset;
+    if (o.message[0]) {
+        size_t n = strlen(o.message);
+        char *m = arena_alloc(&r->arena, n + 1);
+        if (m) {
+            memcpy(m, o.message, n + 1);
+            pr->error_message = (kstr_t){m, (int32_t)n};
+            if (o.bad_record >= 0) {
+                pr->record_errors = arena_alloc(&r->arena, sizeof *pr->record_errors);
+                if (pr->record_errors) {
+                    pr->record_errors_count = 1;
+                    pr->record_errors[0].batch_index = o.bad_record;
+                    pr->record_errors[0].batch_index_error_message = pr->error_message;
+                }
+            }
+        }
+    }
+    return o.appended;
+}
+
 int handle_produce(struct kreq *r)
 {
     struct produce_request req;
@@ -179,16 +214,22 @@ int handle_produce(struct kreq *r)
                 pr->error_code = KERR_INVALID_RECORD;
                 continue;
             }
-            struct plog_append_result res;
-            /* The frame is ours: the log rewrites offsets in place. */
-            int rc =
-                partition_append(p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len, now, &res);
-            pr->error_code = plog_err_to_kafka(rc);
-            if (rc != PLOG_OK)
-                continue;
-            pr->base_offset = res.base_offset;
-            pr->log_append_time_ms = res.log_append_time;
-            pr->log_start_offset = res.log_start_offset;
+            if (delivery_wants(t)) {
+                /* Delay, transaction and retry topics read every record. */
+                if (!held_back(r, t, p, pd, pr, now))
+                    continue;
+            } else {
+                struct plog_append_result res;
+                /* The frame is ours: the log rewrites offsets in place. */
+                int rc = partition_append(p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len,
+                                          now, &res);
+                pr->error_code = plog_err_to_kafka(rc);
+                if (rc != PLOG_OK)
+                    continue;
+                pr->base_offset = res.base_offset;
+                pr->log_append_time_ms = res.log_append_time;
+                pr->log_start_offset = res.log_start_offset;
+            }
             bool due = t->settings.flush_sync;
             /* The default (no count or time flush) skips the check. */
             if (!due && (t->settings.log.flush_messages > 0 || t->settings.log.flush_ms >= 0)) {

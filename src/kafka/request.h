@@ -45,6 +45,7 @@ struct kreq {
     bool noresp;
     void *state;                    /* the handler's, while pending */
     void (*cancel)(struct kreq *r); /* abandon a pending request early */
+    int64_t arrival_ns;             /* when the frame was complete (metrics) */
 };
 
 /* Completes a pending request (on its loop thread). */
@@ -52,6 +53,9 @@ void kreq_finish(struct kreq *r);
 
 /* Dispatches a decoded frame (kafka/dispatch.c): KH_* as above. */
 int kafka_dispatch(struct kreq *r);
+/* Counts a request whose response is complete, in the per-API metrics
+ * (kafka/dispatch.c; kreq_finish calls it for pending requests). */
+void kafka_count_response(const struct kreq *r);
 
 /* Per-request helpers for handlers. */
 static inline const char *kreq_client_id(const struct kreq *r)

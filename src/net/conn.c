@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "admin/metrics.h"
 #include "common/rlog.h"
 #include "kafka/request.h"
 #include "net/server.h"
@@ -50,6 +51,7 @@ void conn_accept(struct worker *w, int fd, const char *peer)
         w->conns->prev = c;
     w->conns = c;
     w->n_conns++;
+    metrics_conn_opened();
     rlog_debug("connection from %s", peer);
 }
 
@@ -103,6 +105,7 @@ void conn_close(struct conn *c, const char *why)
     if (c->next)
         c->next->prev = c->prev;
     w->n_conns--;
+    metrics_conn_closed();
     /* Drop what is done; cancel what can be; the rest finishes on its own. */
     struct kreq **pp = &c->head;
     c->tail = NULL;
@@ -439,6 +442,7 @@ void kreq_finish(struct kreq *r)
     r->done = true;
     if (!r->noresp)
         kw_patch_i32(&r->out, 0, (int32_t)(kw_total(&r->out) - 4));
+    kafka_count_response(r);
     r->cancel = NULL;
     conn_request_done(r->conn);
 }

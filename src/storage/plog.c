@@ -872,6 +872,14 @@ int64_t plog_size_bytes(struct plog *l)
     return v;
 }
 
+int plog_segment_count(struct plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int n = l->nsegs;
+    pthread_mutex_unlock(&l->mu);
+    return n;
+}
+
 int64_t plog_flushed_offset(struct plog *l)
 {
     pthread_mutex_lock(&l->mu);

@@ -125,6 +125,7 @@ int plog_read(struct plog *l, int64_t offset, int32_t max_bytes, int64_t max_off
 int64_t plog_log_start(struct plog *l);
 int64_t plog_log_end(struct plog *l); /* next offset to be assigned (LEO) */
 int64_t plog_size_bytes(struct plog *l);
+int plog_segment_count(struct plog *l);
 int64_t plog_flushed_offset(struct plog *l); /* every offset below is fsynced */
 
 /*

@@ -22,7 +22,13 @@
  * (delivery/release.c) and marks or leaves the entries.
  *
  * Threads and locks: one mutex inside guards everything; every call is
- * thread-safe.  Disk reads of entry bodies happen outside it.
+ * thread-safe.  Disk reads of entry bodies happen outside it, and so do
+ * the fsyncs of timer_store_sync (a second mutex keeps syncs one at a
+ * time).  Callbacks (counts_by_topic, list) run without the lock.
+ *
+ * Errors: a failed write or fsync makes the store read-only (every call
+ * that writes returns -EIO from then on; reads still work), as the
+ * partition log does.  See src/timer/README.md.
  */
 #ifndef RUNNEL_TIMER_STORE_H
 #define RUNNEL_TIMER_STORE_H
@@ -112,33 +118,50 @@ void timer_store_close(struct timer_store *ts);
 /*
  * Appends a pending entry (written to the page cache; durable after the
  * next timer_store_sync).  TIMER_HALF needs a txn id that no pending or
- * remembered half of the same topic has (else -EEXIST).  0 or -errno.
+ * remembered half of the same topic has (else -EEXIST).  0 or -errno:
+ * -EINVAL for bad input (no topic, lengths out of range, a half without
+ * a txn id), -EMSGSIZE above 1 GiB, -EIO when read-only.
  */
 int timer_store_add(struct timer_store *ts, const struct timer_entry_in *in, uint64_t *id_out);
-/* fdatasyncs what was appended or rewritten since the last call. */
+/*
+ * Appends n entries (none TIMER_HALF) with as few writes as the segment
+ * size allows; ids (may be NULL) get their ids.  On an error some of the
+ * first entries may have been added (their ids are set); 0 or -errno.
+ */
+int timer_store_add_many(struct timer_store *ts, const struct timer_entry_in *in, int n,
+                         uint64_t *ids);
+/* Syncs what was appended or rewritten since the last call (segments,
+ * the intent file, then the directory after a file was created or
+ * deleted).  0, or -EIO (the store is then read-only). */
 int timer_store_sync(struct timer_store *ts);
 
-/* Earliest due time of a pending entry; INT64_MAX when none. */
+/* Earliest due time of a pending entry; INT64_MAX when none.  May be the
+ * time of a stale slot (an entry since marked or moved): take_due then
+ * returns nothing and drops that slot. */
 int64_t timer_store_next_due(struct timer_store *ts);
 
 /*
  * Takes up to `max` pending entries due at or before now_ms, in (due, id)
  * order, out of the heap and reads them into out[0..n).  Entries no longer
- * pending, or whose due time moved later (timer_store_reschedule), are
- * skipped.  Taken entries stay pending on disk: the caller must mark them
- * (done / discarded) or reschedule them.  Returns n, or -errno.
+ * pending, or whose due time moved (timer_store_reschedule), are
+ * skipped, and so are halves claimed at that moment (unclaim puts them
+ * back).  Taken entries stay pending on disk: the caller must mark them
+ * (done / discarded) or reschedule them; until then they are out of the
+ * heap (and of timer_store_list), and a restart brings them back.
+ * Returns n, or -errno.
  */
 int timer_store_take_due(struct timer_store *ts, int64_t now_ms, struct timer_entry *out, int max);
 
 /* Puts a taken (or any pending) entry back with a new due time and check
- * count (checks < 0: unchanged).  Does nothing unless it is pending. */
+ * count (checks < 0: unchanged; saturates at 255).  Does nothing unless
+ * it is pending (an unknown id included).  0 or -errno. */
 int timer_store_reschedule(struct timer_store *ts, uint64_t id, int64_t due_ms, int checks);
 
 /*
  * Sets the state of entries (TIMER_DONE or TIMER_DISCARDED); entries not
- * pending are left alone.  Clears the intent if one is open.  A segment
- * whose last pending entry this was (and that is not being written) is
- * deleted.
+ * pending, and ids that name no entry, are left alone.  Clears the intent
+ * if one is open.  A segment whose last pending entry this was (and that
+ * is not being written) is deleted.  0 or -errno.
  */
 int timer_store_mark(struct timer_store *ts, const uint64_t *ids, int n, enum timer_state state);
 
@@ -148,6 +171,11 @@ int timer_store_mark(struct timer_store *ts, const uint64_t *ids, int n, enum ti
  * section (what plog_append never rewrites), `log_end` the partition's
  * log end offset read just before the append (the batch lands at or
  * after it).
+ *
+ * The intent is written to the page cache like everything else: if the
+ * batch can reach the disk before the next timer_store_sync (a partition
+ * with flush.sync), call timer_store_sync between intent_begin and the
+ * append, or a power loss can keep the batch and lose the intent.
  */
 struct timer_intent {
     char topic[256];
@@ -158,8 +186,11 @@ struct timer_intent {
     int n_ids;
     uint64_t *ids; /* malloc'ed by timer_store_open's recovery */
 };
+/* 0, -EINVAL (topic empty or not NUL-terminated in 255, n_ids outside
+ * 0..1048576), or -EIO. */
 int timer_store_intent_begin(struct timer_store *ts, const struct timer_intent *in);
-/* The intent left open by a crash, if any (true); the caller frees ids. */
+/* The intent left open by a crash, if any (true); the caller frees ids.
+ * It stays until resolved (mark, intent_clear, or a new intent_begin). */
 bool timer_store_open_intent(struct timer_store *ts, struct timer_intent *out);
 /* Forgets the open intent without marking anything (batch not found). */
 int timer_store_intent_clear(struct timer_store *ts);
@@ -170,11 +201,17 @@ int timer_store_intent_clear(struct timer_store *ts);
  * also act on it) and reads it into *out; the caller then releases it and
  * marks it done, or marks it discarded.  Returns 0, -ENOENT (never seen,
  * or forgotten), or -EALREADY with *state_out the final state it reached
- * (or TIMER_PENDING when another caller holds the claim).
+ * (or TIMER_PENDING when another caller holds the claim).  out may be
+ * NULL (claim only), and so may state_out.  A decided half is remembered
+ * until its segment is deleted (once nothing in it is pending).
  */
 int timer_store_claim_half(struct timer_store *ts, const char *topic, size_t topic_len,
                            const uint8_t *txn_id, size_t txn_id_len, struct timer_entry *out,
                            enum timer_state *state_out);
+/* Looks a half message up without claiming it: 0 with its state
+ * (TIMER_PENDING also while claimed), or -ENOENT. */
+int timer_store_half_state(struct timer_store *ts, const char *topic, size_t topic_len,
+                           const uint8_t *txn_id, size_t txn_id_len, enum timer_state *state_out);
 /* Gives a claim back without a decision (e.g. the append failed). */
 void timer_store_unclaim_half(struct timer_store *ts, uint64_t id);
 
@@ -198,6 +235,7 @@ void timer_store_counts_by_topic(struct timer_store *ts,
  * The first `limit` pending entries in (due, id) order, optionally only
  * of one topic (NULL: all) and one kind (0: all); fn gets each read
  * entry (valid during the call).  Returns the number listed or -errno.
+ * Copies the heap (16 bytes per pending entry): meant for admin views.
  */
 int timer_store_list(struct timer_store *ts, const char *topic, enum timer_kind kind, int limit,
                      void (*fn)(void *arg, const struct timer_entry *e), void *arg);

@@ -1,7 +1,9 @@
 """Fixtures that run the real runnel binary for the integration tests.
 
 Every test gets its own broker on a free loopback port with its data in the
-test's tmp_path, so tests can neither see nor break each other's data. The
+test's tmp_path, so tests can neither see nor break each other's data. Its
+admin API listens on an ephemeral loopback port (admin.listener port 0),
+read back from the line the broker logs (Broker.admin_url()). The
 binary is $RUNNEL_BIN (default build/runnel, relative to the repository
 root); scripts/test points it at build-san/runnel for the sanitizer pass.
 
@@ -11,6 +13,7 @@ turns the exit status non-zero, so every clean stop is also a leak check.
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -54,6 +57,8 @@ class Broker:
         self.settings = {
             "listeners": f"PLAINTEXT://{self.bootstrap}",
             "log.dirs": str(self.data_dir),
+            # Port 0: brokers of parallel tests never collide on 9644.
+            "admin.listener": "127.0.0.1:0",
         }
         self.settings.update(settings or {})
         self.proc = None
@@ -131,6 +136,16 @@ class Broker:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    ADMIN_LINE = re.compile(rb"admin API on http://(\S+)")
+
+    def admin_url(self):
+        """http://host:port of the admin API of the current run; the broker
+        logs the bound port before "listening on", so it is there once
+        start() returned."""
+        found = self.ADMIN_LINE.findall(self.stderr_bytes())
+        assert found, "the broker logged no admin API address:\n" + self.stderr_text()
+        return "http://" + found[-1].decode()
 
     def stderr_bytes(self):
         try:

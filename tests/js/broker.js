@@ -40,8 +40,10 @@ class Broker {
     this.port = await freePort();
     this.bootstrap = `127.0.0.1:${this.port}`;
     this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'runnel-js-'));
+    // admin.listener port 0: brokers of tests run in parallel never
+    // collide on the default admin port.
     const args = ['broker', '--set', `listeners=PLAINTEXT://${this.bootstrap}`,
-      '--set', `log.dirs=${this.dataDir}`];
+      '--set', `log.dirs=${this.dataDir}`, '--set', 'admin.listener=127.0.0.1:0'];
     for (const [k, v] of Object.entries(this.settings)) args.push('--set', `${k}=${v}`);
     this.proc = spawn(runnelBin(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.exited = new Promise((resolve) => {

@@ -1,0 +1,193 @@
+/*
+ * GET /v1/groups, GET /v1/groups/{group}, and runnel_group_lag.
+ *
+ * Groups come from a snapshot (group/views.c) taken under the
+ * coordinator lock; high watermarks are read after it is released, as
+ * the lock order requires.  Lag is computed as Kafka's tools do (and as
+ * `runnel group describe`): high watermark - committed offset, which is
+ * negative when the log was truncated below a commit.
+ */
+#include <string.h>
+
+#include "admin/admin_int.h"
+#include "broker/topics.h"
+#include "group/group.h"
+
+/* The partition's high watermark, or -1 when it does not exist. */
+static int64_t high_watermark(const char *topic, int32_t partition)
+{
+    struct topic *t = topics_get(topic, strlen(topic));
+    struct partition *p = t && !atomic_load(&t->deleted) ? topic_partition(t, partition) : NULL;
+    int64_t hw = p ? partition_hw(p) : -1;
+    topic_put(t);
+    return hw;
+}
+
+static int32_t be32(const uint8_t *p)
+{
+    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
+}
+
+/*
+ * A consumer member's assignment (ConsumerProtocolAssignment: version
+ * int16, [topic string, [partition int32]], user_data bytes) as
+ * [{"topic": t, "partitions": [..]}]; NULL when the bytes are not that.
+ */
+static json_t *decode_assignment(const uint8_t *p, int32_t len)
+{
+    json_t *arr = json_array();
+    if (!arr || len == 0)
+        return arr;
+    int32_t pos = 2;
+    if (len < 6)
+        goto bad;
+    int32_t nt = be32(p + pos);
+    pos += 4;
+    for (int32_t i = 0; i < nt; i++) {
+        if (pos + 2 > len)
+            goto bad;
+        int32_t sl = (int16_t)(p[pos] << 8 | p[pos + 1]);
+        pos += 2;
+        if (sl < 0 || pos + sl + 4 > len)
+            goto bad;
+        json_t *topic = json_stringn((const char *)p + pos, (size_t)sl);
+        pos += sl;
+        int32_t np = be32(p + pos);
+        pos += 4;
+        if (!topic || np < 0 || (int64_t)np * 4 > len - pos) {
+            json_decref(topic);
+            goto bad;
+        }
+        json_t *parts = json_array();
+        for (int32_t k = 0; k < np; k++, pos += 4)
+            json_array_append_new(parts, json_integer(be32(p + pos)));
+        json_array_append_new(arr, json_pack("{s:o, s:o}", "topic", topic, "partitions", parts));
+    }
+    return arr; /* user_data, if any, is the assignor's own business */
+bad:
+    json_decref(arr);
+    return NULL;
+}
+
+int admin_handle_groups(const struct admin_request *rq, json_t **body)
+{
+    (void)rq;
+    arena_t a;
+    arena_init(&a);
+    struct group_view *gv;
+    int32_t n;
+    if (group_views(&a, NULL, 0, &gv, &n)) {
+        arena_free(&a);
+        *body = admin_error("out of memory");
+        return 500;
+    }
+    json_t *arr = json_array();
+    for (int32_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:s, s:i}", "group_id",
+                                             gv[i].group_id, "state", gv[i].state, "protocol_type",
+                                             gv[i].protocol_type, "protocol", gv[i].protocol,
+                                             "member_count", (int)gv[i].members_count));
+    arena_free(&a);
+    *body = json_pack("{s:o*}", "groups", arr);
+    return 200;
+}
+
+int admin_handle_group(const struct admin_request *rq, json_t **body)
+{
+    const char *id = admin_path_param(rq, 0);
+    arena_t a;
+    arena_init(&a);
+    struct group_view *g;
+    int32_t n;
+    if (group_views(&a, id, GROUP_VIEW_MEMBERS | GROUP_VIEW_OFFSETS, &g, &n)) {
+        arena_free(&a);
+        *body = admin_error("out of memory");
+        return 500;
+    }
+    if (n == 0) {
+        arena_free(&a);
+        *body = admin_error("unknown group '%s'", id);
+        return 404;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "group_id", json_string(g->group_id));
+    json_object_set_new(o, "state", json_string(g->state));
+    json_object_set_new(o, "protocol_type", json_string(g->protocol_type));
+    json_object_set_new(o, "protocol", json_string(g->protocol));
+    json_object_set_new(o, "generation", json_integer(g->generation));
+    json_object_set_new(o, "leader", g->leader ? json_string(g->leader) : json_null());
+    json_object_set_new(o, "member_count", json_integer(g->members_count));
+    bool consumer = !strcmp(g->protocol_type, "consumer");
+    json_t *members = json_array();
+    for (int32_t i = 0; g->members && i < g->members_count; i++) {
+        const struct group_view_member *m = &g->members[i];
+        json_t *mj = json_object();
+        json_object_set_new(mj, "member_id", json_string(m->member_id));
+        json_object_set_new(mj, "group_instance_id",
+                            m->group_instance_id ? json_string(m->group_instance_id) : json_null());
+        json_object_set_new(mj, "client_id", json_string(m->client_id));
+        json_object_set_new(mj, "host", json_string(m->client_host));
+        json_t *as = consumer ? decode_assignment(m->assignment, m->assignment_len) : NULL;
+        if (as)
+            json_object_set_new(mj, "assignment", as);
+        else /* another protocol, or bytes we cannot read: show them as they are */
+            admin_json_bytes(mj, "assignment", m->assignment ? m->assignment : (const uint8_t *)"",
+                             m->assignment_len);
+        json_array_append_new(members, mj);
+    }
+    json_object_set_new(o, "members", members);
+    json_t *offsets = json_array();
+    int64_t total = 0;
+    for (int32_t i = 0; i < g->offsets_count; i++) {
+        const struct group_view_offset *c = &g->offsets[i];
+        int64_t hw = high_watermark(c->topic, c->partition);
+        json_t *oj = json_object();
+        json_object_set_new(oj, "topic", json_string(c->topic));
+        json_object_set_new(oj, "partition", json_integer(c->partition));
+        json_object_set_new(oj, "committed_offset", json_integer(c->offset));
+        json_object_set_new(oj, "high_watermark", hw >= 0 ? json_integer(hw) : json_null());
+        if (hw >= 0 && c->offset >= 0) {
+            json_object_set_new(oj, "lag", json_integer(hw - c->offset));
+            total += hw - c->offset;
+        } else {
+            json_object_set_new(oj, "lag", json_null());
+        }
+        json_object_set_new(oj, "metadata", json_string(c->metadata));
+        json_object_set_new(oj, "commit_timestamp", json_integer(c->commit_ts));
+        json_array_append_new(offsets, oj);
+    }
+    json_object_set_new(o, "offsets", offsets);
+    json_object_set_new(o, "total_lag", json_integer(total));
+    arena_free(&a);
+    *body = o;
+    return 200;
+}
+
+void metrics_write_groups(struct metrics_out *o)
+{
+    arena_t a;
+    arena_init(&a);
+    struct group_view *gv;
+    int32_t n;
+    if (group_views(&a, NULL, GROUP_VIEW_OFFSETS, &gv, &n)) {
+        arena_free(&a);
+        o->oom = true;
+        return;
+    }
+    metrics_printf(o, "# HELP runnel_group_lag Records of a partition a group has not committed "
+                      "(high watermark - committed offset).\n# TYPE runnel_group_lag gauge\n");
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t k = 0; k < gv[i].offsets_count; k++) {
+            const struct group_view_offset *c = &gv[i].offsets[k];
+            int64_t hw = high_watermark(c->topic, c->partition);
+            if (hw < 0 || c->offset < 0)
+                continue;
+            metrics_printf(o, "runnel_group_lag{group=\"");
+            metrics_label(o, gv[i].group_id);
+            metrics_printf(o, "\",topic=\"");
+            metrics_label(o, c->topic);
+            metrics_printf(o, "\",partition=\"%d\"} %lld\n", c->partition,
+                           (long long)(hw - c->offset));
+        }
+    arena_free(&a);
+}
