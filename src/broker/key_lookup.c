@@ -42,7 +42,8 @@ static int cmp_found(const void *a, const void *b)
 /* Keeps the first `limit` (sorted); frees the rest. */
 static void trim(struct collect *c)
 {
-    qsort(c->v, c->n, sizeof *c->v, cmp_found);
+    if (c->n > 1)
+        qsort(c->v, c->n, sizeof *c->v, cmp_found);
     for (size_t i = c->limit; i < c->n; i++)
         free(c->v[i].data);
     if (c->n > c->limit) {

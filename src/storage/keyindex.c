@@ -749,6 +749,10 @@ static int reconcile(struct keyindex *k, const struct snap *sn)
 /* Appends new entries of an active segment.  Under mu. */
 static int active_append(struct kseg *ks, const struct u64vec *add, int64_t new_size)
 {
+    if (add->n == 0) {
+        ks->size = new_size;
+        return 0;
+    }
     if (ks->n + add->n > ks->cap) {
         size_t ncap = ks->cap ? ks->cap : 4096;
         while (ncap < ks->n + add->n)
@@ -819,7 +823,8 @@ static void finish_sealed(struct keyindex *k, struct plog *l, struct kseg *ks)
     uint64_t *sorted = malloc((ks->n ? ks->n : 1) * sizeof *sorted);
     if (!sorted)
         return; /* stays in memory unsorted runs; tried again next sync */
-    memcpy(sorted, ks->e, ks->n * sizeof *sorted);
+    if (ks->n)
+        memcpy(sorted, ks->e, ks->n * sizeof *sorted);
     sort_entries(sorted, ks->n, ks->sorted);
     pthread_mutex_lock(&k->mu);
     free(ks->e);

@@ -13,8 +13,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from conftest import free_port, run_cli, wait_for
-from clients import create_topic, producer, watermarks
+from conftest import run_cli, wait_for
+from clients import create_topic, produce_all, producer, watermarks
 
 N = 1_000_000
 PARTITIONS = 3
@@ -23,15 +23,15 @@ TOPIC = "orders"
 SEGMENT_BYTES = 262144
 
 
-def admin_settings():
-    return {
-        "admin.listener": f"127.0.0.1:{free_port()}",
-        "log.retention.check.interval.ms": "300",
-    }
+SETTINGS = {"log.retention.check.interval.ms": "300"}
+
+
+def admin_addr(b):
+    return b.admin_url().removeprefix("http://")
 
 
 def admin_get(b, path):
-    url = f"http://{b.settings['admin.listener']}{path}"
+    url = b.admin_url() + path
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -128,24 +128,26 @@ def answer(body):
 # key only a header holds (one record), a header token shared by ten
 # records, a record key whose records are all early (gone after
 # retention), keys that match nothing.
-KEYS = ["user-7", "user-299", "order-123400", "order-999900", "batch-500", "batch-3", "nope",
+KEYS = ["user-7", "user-299", "order-123500", "order-999900", "batch-500", "batch-3", "nope",
         "user-300", "order-123401"]
 
 
 def check_all(b, data, log_start=None, timed=None):
     for key in KEYS:
         t = time.monotonic()
-        body = find(b, key, limit=100000)
+        body = find(b, key, limit=10000)
         if timed is not None:
             timed[key] = time.monotonic() - t
         want = data.expected(key, log_start=log_start)
         assert answer(body) == want, f"{key}: {len(body['messages'])} found, {len(want)} expected"
         assert body["truncated"] is False
     # Every returned record carries what the producer sent.
-    m = find(b, "order-123400")["messages"][0]
-    assert m["key"] == "user-%d" % (123400 % HOT_KEYS)
-    assert m["timestamp"] == data.t0 + 123400
-    assert {"key": "keys", "value": "order-123400 batch-123"} in m["headers"]
+    i = 999900
+    m = find(b, "order-%d" % i)["messages"][0]
+    assert m["key"] == "user-%d" % (i % HOT_KEYS)
+    assert m["timestamp"] == data.t0 + i
+    assert m["timestamp_type"] == "CreateTime"
+    assert {"key": "keys", "value": "order-%d batch-%d" % (i, i // 1000)} in m["headers"]
 
 
 def keyidx_files(b, partition):
@@ -167,7 +169,7 @@ def sealed_all_indexed(b):
 
 
 def test_key_lookup_on_a_million_records(make_broker, capsys):
-    b = make_broker(settings=admin_settings())
+    b = make_broker(settings=SETTINGS)
     create_topic(b.bootstrap, TOPIC, partitions=PARTITIONS,
                  config={"key.index": "true", "segment.bytes": str(SEGMENT_BYTES)})
     data = Produced(b.bootstrap)
@@ -185,19 +187,29 @@ def test_key_lookup_on_a_million_records(make_broker, capsys):
 
     # --since and --limit.
     since = data.t0 + 600000
-    body = find(b, "user-7", since=str(since), limit=100000)
+    body = find(b, "user-7", since=str(since), limit=10000)
     assert answer(body) == data.expected("user-7", since=since)
     body = find(b, "user-7", limit=5)
     assert answer(body) == data.expected("user-7")[:5]
     assert body["truncated"] is True
 
     # The command line prints the same records.
-    r = run_cli("message", "find", "--topic", TOPIC, "--key", "batch-500", "-f", "json",
-                "--admin", b.settings["admin.listener"])
+    # The command line prints the same records, every one of a hot key
+    # (several pages of the API).
+    for key in ("batch-500", "user-7"):
+        r = run_cli("message", "find", "--topic", TOPIC, "--key", key, "--json",
+                    "--admin", admin_addr(b))
+        assert r.rc == 0, r
+        lines = [json.loads(x) for x in r.out.splitlines()]
+        assert [(m["partition"], m["offset"], m["value"]) for m in lines] == \
+            data.expected(key)
+    r = run_cli("message", "find", "--topic", TOPIC, "--key", "user-7", "--limit", "3",
+                "--since", str(since), "--admin", admin_addr(b))
     assert r.rc == 0, r
-    lines = [json.loads(x) for x in r.out.splitlines()]
-    assert [(m["partition"], m["offset"], m["value"]) for m in lines] == \
-        data.expected("batch-500")
+    first = data.expected("user-7", since=since)[0]
+    assert r.out.startswith(f"topic      {TOPIC}\npartition  {first[0]}\noffset     {first[1]}\n")
+    assert r.out.count("\ntopic ") == 2 and f"value      {first[2]}\n" in r.out
+    assert "more records match" in r.err
 
     # Restarted cleanly: files are read back, the active segment indexed again.
     b.restart()
@@ -238,7 +250,7 @@ def test_key_lookup_on_a_million_records(make_broker, capsys):
         assert len(log_files(b, p)) < before[p]
         stale = set(f[:20] for f in keyidx_files(b, p)) - set(f[:20] for f in log_files(b, p))
         assert not stale, f"index files of deleted segments: {stale}"
-    assert data.expected("order-123400", log_start=log_start) == []
+    assert data.expected("order-123500", log_start=log_start) == []
     assert data.expected("user-7", log_start=log_start) != []
     check_all(b, data, log_start=log_start)
     b.restart()
@@ -246,7 +258,7 @@ def test_key_lookup_on_a_million_records(make_broker, capsys):
 
 
 def test_key_lookup_errors_and_small_cases(make_broker, cli):
-    b = make_broker(settings=admin_settings())
+    b = make_broker()
     create_topic(b.bootstrap, "plain", partitions=1)
     create_topic(b.bootstrap, "idx", partitions=2, config={"key.index": "true"})
     p = producer(b.bootstrap)
@@ -287,19 +299,25 @@ def test_key_lookup_errors_and_small_cases(make_broker, cli):
         assert body["error"], body
     assert find(b, "a", topic="idx")["messages"]
 
-    r = cli("message", "find", "--topic", "plain", "--key", "a",
-            "--admin", b.settings["admin.listener"])
+    r = cli("message", "find", "--topic", "plain", "--key", "a", "--admin", admin_addr(b))
     assert r.rc == 1 and "key.index" in r.err, r
-    r = cli("message", "find", "--topic", "idx", "--admin", b.settings["admin.listener"])
+    r = cli("message", "find", "--topic", "nope", "--key", "a", "--admin", admin_addr(b))
+    assert r.rc == 1 and "unknown topic" in r.err, r
+    r = cli("message", "find", "--topic", "idx", "--admin", admin_addr(b))
     assert r.rc == 2, r
+    r = cli("message", "find", "--topic", "idx", "--key", "a", "--limit", "0",
+            "--admin", admin_addr(b))
+    assert r.rc == 2, r
+    r = cli("message", "find", "--topic", "idx", "--key", "a", "--admin", admin_addr(b))
+    assert r.rc == 0, r
+    assert r.out.count("topic      idx\n") == 2 and "header     KEYS=a  b\n" in r.out, r.out
 
     # Turning key.index off deletes the files.
     create_topic(b.bootstrap, "small", partitions=1,
-                 config={"key.index": "true", "segment.bytes": "1024"})
-    p = producer(b.bootstrap)
-    for i in range(200):
-        p.produce("small", key=b"k%d" % (i % 3), value=b"x" * 50, partition=0)
-    assert p.flush(10) == 0
+                 config={"key.index": "true", "segment.bytes": "2048"})
+    produce_all(b.bootstrap, "small",
+                [{"key": b"k%d" % (i % 3), "value": b"x" * 50, "partition": 0}
+                 for i in range(200)], conf={"batch.num.messages": 10})
     d = b.partition_dir("small", 0)
     wait_for(lambda: any(f.endswith(".keyidx") for f in os.listdir(d)), what="index files")
     r = cli("topic", "alter", "small", "--config", "key.index=false", "-b", b.bootstrap)
