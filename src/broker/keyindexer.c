@@ -43,6 +43,8 @@ static bool visit(struct topic *t, struct partition *p, bool indexed)
             keyindex_reset(p->kidx, true);
             rlog_info("key index of %s-%d: key.index is off, index files deleted", t->name,
                       p->index);
+        } else {
+            keyindex_sweep(p->kidx, p->log);
         }
     }
     pthread_rwlock_unlock(&p->log_lock);

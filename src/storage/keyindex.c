@@ -118,6 +118,7 @@ struct keyindex {
     int n, cap;
     uint64_t trunc_gen; /* the plog's when segs were last reconciled */
     bool synced;        /* reconciled at least once since new / reset */
+    bool swept;         /* keyindex_sweep looked for leftover files */
     uint64_t next_id;
 };
 
@@ -1080,7 +1081,43 @@ void keyindex_reset(struct keyindex *k, bool delete_files)
     k->segs = NULL;
     k->n = k->cap = 0;
     k->synced = false;
+    k->swept |= delete_files;
     pthread_mutex_unlock(&k->mu);
+    pthread_mutex_unlock(&k->work_mu);
+}
+
+void keyindex_sweep(struct keyindex *k, struct plog *l)
+{
+    pthread_mutex_lock(&k->work_mu);
+    if (k->swept || k->synced) {
+        pthread_mutex_unlock(&k->work_mu);
+        return;
+    }
+    k->swept = true;
+    struct snap sn;
+    if (snap_take(l, -1, &sn) < 0) {
+        pthread_mutex_unlock(&k->work_mu);
+        return;
+    }
+    /* Files are written for every sealed segment while indexing is on,
+     * so the oldest or the newest sealed one has one if any does; the
+     * common case (never indexed) costs two failed lookups. */
+    char p[4200], q[4200];
+    int sealed = sn.n - 1; /* the last segment is the active one */
+    bool any = false;
+    if (sealed > 0) {
+        file_name(p, sizeof p, sn.v[0].s, "");
+        file_name(q, sizeof q, sn.v[sealed - 1].s, "");
+        any = access(p, F_OK) == 0 || access(q, F_OK) == 0;
+    }
+    int removed = 0;
+    for (int i = 0; any && i < sn.n; i++) {
+        file_name(p, sizeof p, sn.v[i].s, "");
+        removed += unlink(p) == 0;
+    }
+    if (removed)
+        rlog_info("partition %s: key.index is off: removed %d key index file(s)", l->dir, removed);
+    snap_release(&sn);
     pthread_mutex_unlock(&k->work_mu);
 }
 

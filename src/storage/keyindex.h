@@ -51,6 +51,10 @@ struct keyindex *keyindex_new(void);
  * turned off).  The index can be synced again afterwards. */
 void keyindex_reset(struct keyindex *k, bool delete_files);
 void keyindex_free(struct keyindex *k);
+/* For a partition without key.index: once per index object, deletes the
+ * .keyidx files an earlier run left (the broker's default was switched
+ * off while it was down).  Cheap when there are none. */
+void keyindex_sweep(struct keyindex *k, struct plog *l);
 
 /*
  * Brings the index up to date with the log: forgets segments the log no

@@ -326,3 +326,21 @@ def test_key_lookup_errors_and_small_cases(make_broker, cli):
              what="index files deleted")
     status, _ = admin_get(b, "/v1/messages?topic=small&key=k1")
     assert status == 409
+
+
+def test_broker_default_turned_off_removes_files(make_broker):
+    b = make_broker(settings={"log.key.index": "true"})
+    create_topic(b.bootstrap, "t", partitions=1, config={"segment.bytes": "2048"})
+    produce_all(b.bootstrap, "t",
+                [{"key": b"k%d" % (i % 3), "value": b"x" * 50, "partition": 0}
+                 for i in range(200)], conf={"batch.num.messages": 10})
+    d = b.partition_dir("t", 0)
+    wait_for(lambda: any(f.endswith(".keyidx") for f in os.listdir(d)), what="index files")
+    assert len(find(b, "k1", topic="t")["messages"]) == 67
+    b.stop()
+    b.settings["log.key.index"] = "false"
+    b.start()
+    wait_for(lambda: not any(f.endswith(".keyidx") for f in os.listdir(d)),
+             what="index files removed")
+    status, _ = admin_get(b, "/v1/messages?topic=t&key=k1")
+    assert status == 409

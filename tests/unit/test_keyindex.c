@@ -803,6 +803,19 @@ static void test_reset(void)
         ;
     CHECK(count_files(dir, ".keyidx") > 0);
     CHECK(lookups_ok(k, l));
+    /* A sweep does nothing to an index in use... */
+    keyindex_sweep(k, l);
+    CHECK(count_files(dir, ".keyidx") > 0);
+    keyindex_free(k);
+    plog_close(l, true);
+
+    /* ...and removes what a run with the index on left, for a partition
+     * that has it off now. */
+    l = open_log(dir, &c, true);
+    k = keyindex_new();
+    keyindex_sweep(k, l);
+    CHECK_EQ_INT(count_files(dir, ".keyidx"), 0);
+    CHECK(lookups_ok(k, l));
     keyindex_free(k);
     plog_close(l, true);
 }
