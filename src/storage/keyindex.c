@@ -44,12 +44,15 @@
  * index instead (every record up to a time entry below `since` is too
  * old), and the exact comparison is done on the record read anyway.
  *
- * Locks: `work_mu` (outer) makes keyindex_sync and keyindex_reset run one
- * at a time; only they add or remove segments of the index (`segs`).
- * `mu` guards the segments' state and entries; held for in-memory work
- * only.  The plog's mutex is taken only with neither held... except
- * work_mu, which is the outermost of all.  keyindex_rebuild_one runs
- * without work_mu and finds its segment again by id when done.
+ * Locks, outermost first: `work_mu` makes keyindex_sync, keyindex_reset
+ * and keyindex_sweep run one at a time; only they add or remove the
+ * index's segments (`segs`), so they may read that list without `mu`.
+ * The plog's `mu` may be taken under work_mu, never under `mu`; `mu`
+ * guards the segments' state and entries and is held for in-memory work
+ * only, never across file I/O.  keyindex_rebuild_one runs without
+ * work_mu (a rebuild does not hold up the active segment's indexing)
+ * and finds its segment again by id when done; keyindex_find takes the
+ * plog's mutex and `mu` in turn, never both.
  */
 #include "storage/keyindex.h"
 
@@ -1069,20 +1072,23 @@ void keyindex_reset(struct keyindex *k, bool delete_files)
 {
     pthread_mutex_lock(&k->work_mu);
     pthread_mutex_lock(&k->mu);
-    for (int i = 0; i < k->n; i++) {
-        if (delete_files) {
-            char p[4200];
-            file_name(p, sizeof p, k->segs[i]->seg, "");
-            unlink(p);
-        }
-        kseg_free(k->segs[i]);
-    }
-    free(k->segs);
+    struct kseg **segs = k->segs;
+    int n = k->n;
     k->segs = NULL;
     k->n = k->cap = 0;
     k->synced = false;
     k->swept |= delete_files;
     pthread_mutex_unlock(&k->mu);
+    /* Lookups copy what they need under mu: nothing refers to these now. */
+    for (int i = 0; i < n; i++) {
+        if (delete_files) {
+            char p[4200];
+            file_name(p, sizeof p, segs[i]->seg, "");
+            unlink(p);
+        }
+        kseg_free(segs[i]);
+    }
+    free(segs);
     pthread_mutex_unlock(&k->work_mu);
 }
 
