@@ -27,8 +27,6 @@
 #define _XOPEN_SOURCE 700
 #include "broker/topics.h"
 
-#include "delivery/system_topics.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +40,9 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/name_table.h"
 #include "common/rlog.h"
+#include "delivery/system_topics.h"
 #include "kafka/errors.h"
 
 static struct {
@@ -107,26 +107,14 @@ static int save_topic(struct topic *t)
 
 /* ---- table ---- */
 
+static const char *topic_name_at(const void *table, int i)
+{
+    return ((struct topic *const *)table)[i]->name;
+}
+
 static int find_idx(const char *name, size_t len, bool *found)
 {
-    int lo = 0, hi = reg.n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        const char *m = reg.t[mid]->name;
-        int c = strncmp(m, name, len);
-        if (c == 0)
-            c = m[len] ? 1 : 0;
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return name_table_find(reg.t, reg.n, topic_name_at, name, len, found);
 }
 
 static int table_insert(struct topic *t)
