@@ -36,16 +36,6 @@
  * layout is the same in 0-3, only the version number differs. */
 #define ASSIGNMENT_MAX_VERSION 3
 
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (!d)
-        abort(); /* coordinator state that cannot be recorded is lost state */
-    memcpy(d, s, n);
-    d[n] = 0;
-    return d;
-}
-
 static bool streq(kstr_t a, const char *b)
 {
     return a.len >= 0 && b && strlen(b) == (size_t)a.len && !memcmp(a.ptr, b, (size_t)a.len);

@@ -37,7 +37,7 @@ const char *group_state_name(enum group_state s)
     }
 }
 
-static char *xstrndup(const char *s, size_t n)
+char *xstrndup(const char *s, size_t n)
 {
     char *d = malloc(n + 1);
     if (!d)
