@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +28,7 @@
 #include "broker/config.h"
 #include "common/clock.h"
 #include "common/rlog.h"
+#include "net/listen.h"
 #include "net/server.h"
 
 #define ADMIN_CONNECTION_LIMIT 64
@@ -512,42 +512,12 @@ static int parse_hostport(const char *v, char *host, size_t hostlen, int *port, 
 
 static int open_listener(const char *host, int port, int *family, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res;
-    char ps[16];
-    snprintf(ps, sizeof ps, "%d", port);
-    int rc = getaddrinfo(host[0] ? host : NULL, ps, &hints, &res);
-    if (rc) {
-        snprintf(err, errlen, "admin.listener: cannot resolve '%s': %s", host, gai_strerror(rc));
+    struct net_listener l;
+    if (net_listen(host, port, 64, "admin.listener", &l, err, errlen))
         return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
-            *family = ai->ai_family;
-            break;
-        }
-        snprintf(err, errlen, "cannot listen on %s:%d (admin.listener): %s", host, port,
-                 strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    adm.port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    return fd;
+    *family = l.family;
+    adm.port = l.port;
+    return l.fd;
 }
 
 /* host:port with brackets around an IPv6 host; "0.0.0.0" for all. */

@@ -73,6 +73,8 @@ int admin_handle_groups(const struct admin_request *rq, json_t **body);     /* g
 int admin_handle_group(const struct admin_request *rq, json_t **body);      /* groups.c */
 int admin_handle_message_at(const struct admin_request *rq, json_t **body); /* messages.c */
 int admin_handle_message_by_time(const struct admin_request *rq, json_t **body);
+/* find.c */
+int admin_handle_messages_by_key(const struct admin_request *rq, json_t **body);
 int admin_handle_delayed_count(const struct admin_request *rq, json_t **body); /* delayed.c */
 int admin_handle_delayed_list(const struct admin_request *rq, json_t **body);
 int admin_handle_dlq(const struct admin_request *rq, json_t **body);

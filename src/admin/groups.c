@@ -69,6 +69,31 @@ bad:
     return NULL;
 }
 
+/* Committed offsets with high watermark and lag; adds the lags to *total. */
+static json_t *offsets_json(const struct group_view_offset *offs, int32_t n, int64_t *total)
+{
+    json_t *offsets = json_array();
+    for (int32_t i = 0; i < n; i++) {
+        const struct group_view_offset *c = &offs[i];
+        int64_t hw = high_watermark(c->topic, c->partition);
+        json_t *oj = json_object();
+        json_object_set_new(oj, "topic", json_string(c->topic));
+        json_object_set_new(oj, "partition", json_integer(c->partition));
+        json_object_set_new(oj, "committed_offset", json_integer(c->offset));
+        json_object_set_new(oj, "high_watermark", hw >= 0 ? json_integer(hw) : json_null());
+        if (hw >= 0 && c->offset >= 0) {
+            json_object_set_new(oj, "lag", json_integer(hw - c->offset));
+            *total += hw - c->offset;
+        } else {
+            json_object_set_new(oj, "lag", json_null());
+        }
+        json_object_set_new(oj, "metadata", json_string(c->metadata));
+        json_object_set_new(oj, "commit_timestamp", json_integer(c->commit_ts));
+        json_array_append_new(offsets, oj);
+    }
+    return offsets;
+}
+
 int admin_handle_groups(const struct admin_request *rq, json_t **body)
 {
     (void)rq;
@@ -136,31 +161,50 @@ int admin_handle_group(const struct admin_request *rq, json_t **body)
         json_array_append_new(members, mj);
     }
     json_object_set_new(o, "members", members);
-    json_t *offsets = json_array();
+    json_object_set_new(o, "message_model",
+                        json_string(g->broadcast ? "BROADCASTING" : "CLUSTERING"));
     int64_t total = 0;
-    for (int32_t i = 0; i < g->offsets_count; i++) {
-        const struct group_view_offset *c = &g->offsets[i];
-        int64_t hw = high_watermark(c->topic, c->partition);
-        json_t *oj = json_object();
-        json_object_set_new(oj, "topic", json_string(c->topic));
-        json_object_set_new(oj, "partition", json_integer(c->partition));
-        json_object_set_new(oj, "committed_offset", json_integer(c->offset));
-        json_object_set_new(oj, "high_watermark", hw >= 0 ? json_integer(hw) : json_null());
-        if (hw >= 0 && c->offset >= 0) {
-            json_object_set_new(oj, "lag", json_integer(hw - c->offset));
-            total += hw - c->offset;
-        } else {
-            json_object_set_new(oj, "lag", json_null());
+    json_object_set_new(o, "offsets", offsets_json(g->offsets, g->offsets_count, &total));
+    /* A broadcast group's offsets are its instances': each reads
+     * everything, so the group's lag is the sum of theirs. */
+    if (g->broadcast || g->instances_count > 0) {
+        json_t *insts = json_array();
+        for (int32_t i = 0; i < g->instances_count; i++) {
+            const struct group_view_instance *in = &g->instances[i];
+            int64_t lag = 0;
+            json_t *offs = offsets_json(in->offsets, in->offsets_count, &lag);
+            json_array_append_new(insts, json_pack("{s:s, s:o, s:I}", "instance", in->instance,
+                                                   "offsets", offs, "total_lag", (json_int_t)lag));
+            total += lag;
         }
-        json_object_set_new(oj, "metadata", json_string(c->metadata));
-        json_object_set_new(oj, "commit_timestamp", json_integer(c->commit_ts));
-        json_array_append_new(offsets, oj);
+        json_object_set_new(o, "instances", insts);
     }
-    json_object_set_new(o, "offsets", offsets);
     json_object_set_new(o, "total_lag", json_integer(total));
     arena_free(&a);
     *body = o;
     return 200;
+}
+
+static void lag_lines(struct metrics_out *o, const char *group, const char *instance,
+                      const struct group_view_offset *offs, int32_t n)
+{
+    for (int32_t k = 0; k < n; k++) {
+        const struct group_view_offset *c = &offs[k];
+        int64_t hw = high_watermark(c->topic, c->partition);
+        if (hw < 0 || c->offset < 0)
+            continue;
+        metrics_printf(o, "runnel_group_lag{group=\"");
+        metrics_label(o, group);
+        metrics_printf(o, "\",topic=\"");
+        metrics_label(o, c->topic);
+        metrics_printf(o, "\",partition=\"%d\"", c->partition);
+        if (instance) {
+            metrics_printf(o, ",instance=\"");
+            metrics_label(o, instance);
+            metrics_printf(o, "\"");
+        }
+        metrics_printf(o, "} %lld\n", (long long)(hw - c->offset));
+    }
 }
 
 void metrics_write_groups(struct metrics_out *o)
@@ -175,19 +219,13 @@ void metrics_write_groups(struct metrics_out *o)
         return;
     }
     metrics_printf(o, "# HELP runnel_group_lag Records of a partition a group has not committed "
-                      "(high watermark - committed offset).\n# TYPE runnel_group_lag gauge\n");
-    for (int32_t i = 0; i < n; i++)
-        for (int32_t k = 0; k < gv[i].offsets_count; k++) {
-            const struct group_view_offset *c = &gv[i].offsets[k];
-            int64_t hw = high_watermark(c->topic, c->partition);
-            if (hw < 0 || c->offset < 0)
-                continue;
-            metrics_printf(o, "runnel_group_lag{group=\"");
-            metrics_label(o, gv[i].group_id);
-            metrics_printf(o, "\",topic=\"");
-            metrics_label(o, c->topic);
-            metrics_printf(o, "\",partition=\"%d\"} %lld\n", c->partition,
-                           (long long)(hw - c->offset));
-        }
+                      "(high watermark - committed offset); broadcast groups per instance.\n"
+                      "# TYPE runnel_group_lag gauge\n");
+    for (int32_t i = 0; i < n; i++) {
+        lag_lines(o, gv[i].group_id, NULL, gv[i].offsets, gv[i].offsets_count);
+        for (int32_t k = 0; k < gv[i].instances_count; k++)
+            lag_lines(o, gv[i].group_id, gv[i].instances[k].instance, gv[i].instances[k].offsets,
+                      gv[i].instances[k].offsets_count);
+    }
     arena_free(&a);
 }

@@ -13,6 +13,7 @@ const struct admin_route admin_routes[] = {
     {"GET", "/v1/topics/{topic}", admin_handle_topic},
     {"GET", "/v1/groups", admin_handle_groups},
     {"GET", "/v1/groups/{group}", admin_handle_group},
+    {"GET", "/v1/messages", admin_handle_messages_by_key},
     {"GET", "/v1/messages/{topic}/{partition}", admin_handle_message_by_time},
     {"GET", "/v1/messages/{topic}/{partition}/{offset}", admin_handle_message_at},
     {"GET", "/v1/delayed", admin_handle_delayed_list},

@@ -27,6 +27,7 @@
 #include "broker/compaction.h"
 #include "broker/config.h"
 #include "broker/flusher.h"
+#include "broker/keyindexer.h"
 #include "broker/topics.h"
 #include "cli/cli.h"
 #include "common/clock.h"
@@ -183,8 +184,9 @@ int cmd_broker(int argc, char **argv)
     if (flusher_start() ||
         compaction_start(config_long(&cfg, "log.cleaner.backoff.ms"),
                          config_long(&cfg, "log.cleaner.dedupe.buffer.size")) ||
-        server_start(&cfg, err, sizeof err)) {
+        keyindexer_start() || server_start(&cfg, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
+        keyindexer_stop();
         compaction_stop();
         flusher_stop();
         delivery_stop();
@@ -198,6 +200,7 @@ int cmd_broker(int argc, char **argv)
     if (admin_start(&cfg, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err);
         server_stop();
+        keyindexer_stop();
         compaction_stop();
         flusher_stop();
         groups_close();
@@ -225,6 +228,7 @@ int cmd_broker(int argc, char **argv)
     }
     /* The admin handlers read topics and groups: stop them first. */
     admin_stop();
+    keyindexer_stop();
     compaction_stop();
     flusher_stop();
     server_stop();

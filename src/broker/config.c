@@ -76,6 +76,12 @@ const struct config_def config_defs[] = {
      "host:port of the HTTP admin API and /metrics (empty: off)"},
     {"admin.allow.remote", NULL, CFG_BOOL, "false",
      "serve admin requests from non-loopback addresses"},
+    /* Filtered views (broker/view.h): topic-only, checked there. */
+    {NULL, "view.source", CFG_STRING, "", "a filtered view: the topic it reads (set at creation)"},
+    {NULL, "view.filter", CFG_STRING, "", "a filtered view: the records it passes"},
+    {NULL, "view.filter.type", CFG_STRING, "TAG", "a filtered view: TAG or SQL92"},
+    {"log.key.index", "key.index", CFG_BOOL, "false",
+     "index record keys and the keys header for lookups by key"},
 };
 const int config_n_defs = (int)(sizeof config_defs / sizeof config_defs[0]);
 
@@ -550,6 +556,8 @@ int config_resolve_topic(const struct broker_config *c, const struct config_over
         else if (!strcmp(k, "retry.backoff.schedule"))
             out->retry_backoff_n =
                 config_parse_durations(v, out->retry_backoff_ms, CONFIG_MAX_STEPS);
+        else if (!strcmp(k, "key.index"))
+            out->key_index = !strcmp(v, "true");
     }
     out->log.compact = out->compact;
     /* compact alone keeps every key's last record forever: no time or

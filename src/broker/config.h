@@ -61,6 +61,7 @@ struct topic_settings {
     int32_t retry_max_attempts;
     int retry_backoff_n;
     int64_t retry_backoff_ms[CONFIG_MAX_STEPS];
+    bool key_index; /* key.index: keep a key index (broker/keyindexer.c) */
 };
 
 struct broker_config {

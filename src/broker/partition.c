@@ -12,12 +12,15 @@ struct partition *partition_open(struct topic *t, int32_t index, const char *dir
                                  size_t errlen)
 {
     struct partition *p = calloc(1, sizeof *p);
-    if (!p || !(p->dir = strdup(dir))) {
+    if (!p || !(p->dir = strdup(dir)) || !(p->kidx = keyindex_new())) {
+        if (p)
+            free(p->dir);
         free(p);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     if (plog_open(dir, cfg, clean, &p->log, err, errlen)) {
+        keyindex_free(p->kidx);
         free(p->dir);
         free(p);
         return NULL;
@@ -31,6 +34,7 @@ struct partition *partition_open(struct topic *t, int32_t index, const char *dir
         if (plog_begin_epoch(p->log, 0)) {
             snprintf(err, errlen, "%s: cannot write the leader epoch checkpoint", dir);
             plog_close(p->log, false);
+            keyindex_free(p->kidx);
             free(p->dir);
             free(p);
             return NULL;
@@ -48,6 +52,8 @@ void partition_free(struct partition *p, bool flush)
 {
     if (!p)
         return;
+    /* The index holds references to segments: dropped before the log. */
+    keyindex_free(p->kidx);
     if (p->log)
         plog_close(p->log, flush);
     pthread_rwlock_destroy(&p->log_lock);
@@ -64,6 +70,8 @@ void partition_drop_log(struct partition *p)
     pthread_rwlock_unlock(&p->log_lock);
     /* The directory is the partition's alone: whatever the log did not
      * remove (a file it did not know of) goes with it. */
+    /* No indexer or lookup uses the index without the log (log_lock). */
+    keyindex_reset(p->kidx, false);
     if ((l && plog_destroy(l)) || fsutil_rm_rf(p->dir))
         rlog_warn("partition %s: could not delete all files", p->dir);
     /* Waiters re-check and find the partition gone. */

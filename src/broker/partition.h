@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "net/loop.h"
+#include "storage/keyindex.h"
 #include "storage/plog.h"
 
 struct topic;
@@ -34,6 +35,9 @@ struct partition {
     char *dir;
     pthread_rwlock_t log_lock;
     struct plog *log; /* NULL once the topic is deleted */
+    /* Lookups by key (key.index): used, like log, under log_lock shared
+     * with log non-NULL; empty until the indexer thread syncs it. */
+    struct keyindex *kidx;
     int32_t leader_epoch;
     _Atomic int64_t high_watermark;
     pthread_mutex_t wait_mu;

@@ -14,6 +14,11 @@
  *   partitions=<int>
  *   config.<topic config key>=<value>     (zero or more overrides)
  *
+ * A filtered view (view.h) has the same file: view.source among its
+ * config lines makes it a view.  Its partitions line holds its source's
+ * count when the file was written and is not used (a view always has its
+ * source's partitions); it has no partition directories.
+ *
  * Partition data lives in <log.dirs>/<topic>-<partition>/ (storage/).
  * A deleted topic's metadata file goes first, then its partition
  * directories; on start, partition directories no topic file claims are
@@ -21,8 +26,6 @@
  */
 #define _XOPEN_SOURCE 700
 #include "broker/topics.h"
-
-#include "delivery/system_topics.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -37,7 +40,9 @@
 #include <unistd.h>
 
 #include "common/fsutil.h"
+#include "common/name_table.h"
 #include "common/rlog.h"
+#include "delivery/system_topics.h"
 #include "kafka/errors.h"
 
 static struct {
@@ -87,8 +92,9 @@ static int save_topic(struct topic *t)
     char buf[65536];
     char hex[33];
     uuid_hex(t->id, hex);
+    int32_t nparts = topic_read_partition_count(t);
     int n = snprintf(buf, sizeof buf, "version=1\nid=%s\npartitions=%d\n", hex,
-                     topic_partition_count(t));
+                     nparts > 0 ? nparts : 1);
     for (int i = 0; i < t->overrides.n && n < (int)sizeof buf; i++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "config.%s=%s\n", t->overrides.kv[i].key,
                       t->overrides.kv[i].value);
@@ -101,26 +107,14 @@ static int save_topic(struct topic *t)
 
 /* ---- table ---- */
 
+static const char *topic_name_at(const void *table, int i)
+{
+    return ((struct topic *const *)table)[i]->name;
+}
+
 static int find_idx(const char *name, size_t len, bool *found)
 {
-    int lo = 0, hi = reg.n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        const char *m = reg.t[mid]->name;
-        int c = strncmp(m, name, len);
-        if (c == 0)
-            c = m[len] ? 1 : 0;
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return name_table_find(reg.t, reg.n, topic_name_at, name, len, found);
 }
 
 static int table_insert(struct topic *t)
@@ -159,6 +153,7 @@ static void topic_free(struct topic *t, bool flush)
         free(s);
         s = next;
     }
+    view_free(t->view);
     config_overrides_free(&t->overrides);
     free(t->name);
     free(t);
@@ -208,6 +203,12 @@ static struct partition_set *open_partitions(struct topic *t, struct partition_s
     }
     s->retired_next = old;
     return s;
+}
+
+/* A view's partition set: empty, its reads go to the source's. */
+static struct partition_set *no_partitions(void)
+{
+    return calloc(1, sizeof(struct partition_set));
 }
 
 /* ---- open / close ---- */
@@ -296,8 +297,17 @@ static int load_topic_file(const char *fname, bool clean, char *err, size_t errl
         topic_free(t, false);
         return -1;
     }
-    struct partition_set *s = open_partitions(t, NULL, nparts, clean, err, errlen);
+    bool is_view = config_overrides_get(&t->overrides, VIEW_SOURCE_KEY) != NULL;
+    if (is_view && !(t->view = view_new())) {
+        snprintf(err, errlen, "out of memory");
+        topic_free(t, false);
+        return -1;
+    }
+    struct partition_set *s =
+        is_view ? no_partitions() : open_partitions(t, NULL, nparts, clean, err, errlen);
     if (!s) {
+        if (is_view)
+            snprintf(err, errlen, "out of memory");
         topic_free(t, false);
         return -1;
     }
@@ -308,6 +318,38 @@ static int load_topic_file(const char *fname, bool clean, char *err, size_t errl
         return -1;
     }
     return 0;
+}
+
+/*
+ * Gives each loaded view its source and filter, once every topic file is
+ * read (files come in directory order).  A view whose source is missing
+ * or whose filter no longer compiles (the files were edited by hand) is
+ * kept, with an error in the log: its reads answer
+ * UNKNOWN_TOPIC_OR_PARTITION until it is deleted or altered.
+ */
+static void link_views(void)
+{
+    for (int i = 0; i < reg.n; i++) {
+        struct topic *t = reg.t[i];
+        if (!t->view)
+            continue;
+        const char *src = config_overrides_get(&t->overrides, VIEW_SOURCE_KEY);
+        bool found;
+        int j = find_idx(src, strlen(src), &found);
+        if (found && !reg.t[j]->view && j != i) {
+            t->view->source = reg.t[j];
+            atomic_fetch_add(&reg.t[j]->refs, 1);
+        } else {
+            rlog_error("view %s: its source topic '%s' is missing", t->name, src);
+        }
+        bool is_view;
+        struct view_filter *vf;
+        char err[256];
+        if (view_check_overrides(&t->overrides, &is_view, &vf, err, sizeof err))
+            rlog_error("view %s: %s", t->name, err);
+        else
+            view_set_filter(t->view, vf);
+    }
 }
 
 /* Removes partition directories that no topic claims (interrupted deletes). */
@@ -373,6 +415,7 @@ int topics_open(const struct broker_config *cfg, bool clean, char *err, size_t e
     closedir(d);
     if (rc)
         return -1;
+    link_views();
     remove_orphans();
     return 0;
 }
@@ -424,25 +467,41 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
                  "topic names starting with " SYSTOPIC_PREFIX " are reserved for the broker");
         return KERR_INVALID_TOPIC_EXCEPTION;
     }
-    if (partitions == -1)
-        partitions = sys != SYSTOPIC_NONE ? 1 : reg.cfg->num_partitions;
-    if (partitions < 1 || partitions > 100000) {
-        snprintf(err, errlen, "number of partitions must be between 1 and 100000");
-        return KERR_INVALID_PARTITIONS;
-    }
     struct config_overrides none = {0};
     if (!o)
         o = &none;
     for (int i = 0; i < o->n; i++)
         if (config_validate_topic(o->kv[i].key, o->kv[i].value, err, errlen))
             return KERR_INVALID_CONFIG;
+    bool is_view;
+    struct view_filter *vf;
+    int16_t code = view_check_overrides(o, &is_view, &vf, err, errlen);
+    if (code)
+        return code;
+    if (is_view && sys != SYSTOPIC_NONE) {
+        view_filter_put(vf);
+        snprintf(err, errlen, "the broker's own topics cannot be views");
+        return KERR_INVALID_CONFIG;
+    }
+    if (!is_view) {
+        if (partitions == -1)
+            partitions = sys != SYSTOPIC_NONE ? 1 : reg.cfg->num_partitions;
+        if (partitions < 1 || partitions > 100000) {
+            snprintf(err, errlen, "number of partitions must be between 1 and 100000");
+            return KERR_INVALID_PARTITIONS;
+        }
+    }
     struct topic *t = topic_new(name, len);
-    if (!t) {
+    if (!t || (is_view && !(t->view = view_new()))) {
+        view_filter_put(vf);
+        if (t)
+            topic_free(t, false);
         snprintf(err, errlen, "out of memory");
         return KERR_UNKNOWN_SERVER_ERROR;
     }
     if (config_overrides_copy(&t->overrides, o) ||
         config_resolve_topic(reg.cfg, &t->overrides, &t->settings, err, errlen)) {
+        view_filter_put(vf);
         topic_free(t, false);
         return KERR_INVALID_CONFIG;
     }
@@ -451,12 +510,40 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
     find_idx(name, len, &found);
     if (found) {
         pthread_rwlock_unlock(&reg.lock);
+        view_filter_put(vf);
         topic_free(t, false);
         snprintf(err, errlen, "topic '%.*s' already exists", (int)len, name);
         return KERR_TOPIC_ALREADY_EXISTS;
     }
+    struct topic *src = NULL;
+    if (is_view) {
+        const char *sname = config_overrides_get(o, VIEW_SOURCE_KEY);
+        int si = find_idx(sname, strlen(sname), &found);
+        src = found ? reg.t[si] : NULL;
+        if (!src) {
+            code = KERR_INVALID_CONFIG;
+            snprintf(err, errlen, "%s: there is no topic '%s'", VIEW_SOURCE_KEY, sname);
+        } else if (src->view) {
+            code = KERR_INVALID_CONFIG;
+            snprintf(err, errlen, "%s: '%s' is itself a view; make a view of its source '%s'",
+                     VIEW_SOURCE_KEY, sname,
+                     config_overrides_get(&src->overrides, VIEW_SOURCE_KEY));
+        } else if (partitions != -1 && partitions != topic_partition_count(src)) {
+            code = KERR_INVALID_PARTITIONS;
+            snprintf(err, errlen,
+                     "a view has the partitions of its source: '%s' has %d (ask for %d or -1)",
+                     sname, topic_partition_count(src), topic_partition_count(src));
+        }
+        if (code) {
+            pthread_rwlock_unlock(&reg.lock);
+            view_filter_put(vf);
+            topic_free(t, false);
+            return code;
+        }
+    }
     if (validate_only) {
         pthread_rwlock_unlock(&reg.lock);
+        view_filter_put(vf);
         topic_free(t, false);
         return KERR_NONE;
     }
@@ -464,13 +551,23 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
     /* Version 4 uuid bits, as Kafka's Uuid.randomUuid does. */
     t->id.b[6] = (uint8_t)((t->id.b[6] & 0x0f) | 0x40);
     t->id.b[8] = (uint8_t)((t->id.b[8] & 0x3f) | 0x80);
-    struct partition_set *s = open_partitions(t, NULL, partitions, true, err, errlen);
+    struct partition_set *s =
+        is_view ? no_partitions() : open_partitions(t, NULL, partitions, true, err, errlen);
     if (!s) {
         pthread_rwlock_unlock(&reg.lock);
+        view_filter_put(vf);
         topic_free(t, false);
+        if (is_view)
+            snprintf(err, errlen, "out of memory");
         return KERR_KAFKA_STORAGE_ERROR;
     }
     atomic_store(&t->parts, s);
+    if (is_view) {
+        t->view->source = src;
+        atomic_fetch_add(&src->refs, 1);
+        view_set_filter(t->view, vf);
+        partitions = topic_partition_count(src);
+    }
     if (save_topic(t) || table_insert(t)) {
         pthread_rwlock_unlock(&reg.lock);
         snprintf(err, errlen, "cannot write topic metadata: %s", strerror(errno));
@@ -484,7 +581,11 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
         *out = t;
     }
     pthread_rwlock_unlock(&reg.lock);
-    rlog_info("created topic %s with %d partitions", t->name, partitions);
+    if (is_view)
+        rlog_info("created view %s of %s (%s)", t->name, t->view->source->name,
+                  config_overrides_get(o, VIEW_FILTER_KEY));
+    else
+        rlog_info("created topic %s with %d partitions", t->name, partitions);
     return KERR_NONE;
 }
 
@@ -511,8 +612,26 @@ int16_t topics_get_or_create(const char *name, size_t len, bool allow_create, st
     return rc;
 }
 
-int16_t topics_delete(const char *name, size_t len)
+/* Names the views of t in err (under the registry lock): 0 when none. */
+static int views_of(const struct topic *t, char *err, size_t errlen)
 {
+    int n = 0;
+    size_t used = 0;
+    err[0] = 0;
+    for (int i = 0; i < reg.n; i++) {
+        if (!reg.t[i]->view || reg.t[i]->view->source != t)
+            continue;
+        if (used < errlen)
+            used +=
+                (size_t)snprintf(err + used, errlen - used, "%s%s", n ? ", " : "", reg.t[i]->name);
+        n++;
+    }
+    return n;
+}
+
+int16_t topics_delete(const char *name, size_t len, char *err, size_t errlen)
+{
+    err[0] = 0;
     pthread_rwlock_wrlock(&reg.lock);
     bool found;
     int i = find_idx(name, len, &found);
@@ -521,6 +640,14 @@ int16_t topics_delete(const char *name, size_t len)
         return KERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     struct topic *t = reg.t[i];
+    char names[200];
+    if (views_of(t, names, sizeof names)) {
+        pthread_rwlock_unlock(&reg.lock);
+        /* Views would silently lose their data; make the order explicit. */
+        snprintf(err, errlen, "topic '%s' is the source of views (%s): delete them first", t->name,
+                 names);
+        return KERR_POLICY_VIOLATION;
+    }
     memmove(&reg.t[i], &reg.t[i + 1], (size_t)(reg.n - i - 1) * sizeof *reg.t);
     reg.n--;
     atomic_store(&t->deleted, true);
@@ -533,7 +660,7 @@ int16_t topics_delete(const char *name, size_t len)
     struct partition_set *s = atomic_load(&t->parts);
     for (int32_t p = 0; p < s->n; p++)
         partition_drop_log(s->p[p]);
-    rlog_info("deleted topic %s", t->name);
+    rlog_info("deleted %s %s", t->view ? "view" : "topic", t->name);
     topic_put(t);
     return KERR_NONE;
 }
@@ -551,6 +678,14 @@ int16_t topics_add_partitions(const char *name, size_t len, int32_t total, bool 
         return KERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     struct topic *t = reg.t[i];
+    if (t->view) {
+        pthread_rwlock_unlock(&reg.lock);
+        snprintf(err, errlen,
+                 "'%s' is a view: it has the partitions of its source '%s' and gets more "
+                 "when they are added there",
+                 t->name, config_overrides_get(&t->overrides, VIEW_SOURCE_KEY));
+        return KERR_POLICY_VIOLATION;
+    }
     struct partition_set *old = atomic_load(&t->parts);
     if (total <= old->n || total > 100000) {
         pthread_rwlock_unlock(&reg.lock);
@@ -587,27 +722,50 @@ int16_t topics_set_overrides(const char *name, size_t len, const struct config_o
     struct topic_settings st;
     if (config_resolve_topic(reg.cfg, o, &st, err, errlen))
         return KERR_INVALID_CONFIG;
+    bool is_view;
+    struct view_filter *vf;
+    int16_t code = view_check_overrides(o, &is_view, &vf, err, errlen);
+    if (code)
+        return code;
     pthread_rwlock_wrlock(&reg.lock);
     bool found;
     int i = find_idx(name, len, &found);
     if (!found) {
         pthread_rwlock_unlock(&reg.lock);
+        view_filter_put(vf);
         snprintf(err, errlen, "unknown topic");
         return KERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
-    if (validate_only) {
-        pthread_rwlock_unlock(&reg.lock);
-        return KERR_NONE;
-    }
     struct topic *t = reg.t[i];
+    const char *had = config_overrides_get(&t->overrides, VIEW_SOURCE_KEY);
+    const char *wants = config_overrides_get(o, VIEW_SOURCE_KEY);
+    if (t->view && (!wants || strcmp(had, wants))) {
+        snprintf(err, errlen, "%s of view '%s' is '%s' and cannot be changed or removed",
+                 VIEW_SOURCE_KEY, t->name, had);
+        code = KERR_INVALID_CONFIG;
+    } else if (!t->view && is_view) {
+        snprintf(err, errlen,
+                 "'%s' is a topic with a log: it cannot become a view (create a new topic "
+                 "with %s)",
+                 t->name, VIEW_SOURCE_KEY);
+        code = KERR_INVALID_CONFIG;
+    }
+    if (code || validate_only) {
+        pthread_rwlock_unlock(&reg.lock);
+        view_filter_put(vf);
+        return code;
+    }
     struct config_overrides copy;
     if (config_overrides_copy(&copy, o)) {
         pthread_rwlock_unlock(&reg.lock);
+        view_filter_put(vf);
         return KERR_UNKNOWN_SERVER_ERROR;
     }
     config_overrides_free(&t->overrides);
     t->overrides = copy;
     t->settings = st;
+    if (t->view)
+        view_set_filter(t->view, vf); /* the next fetch filters with it */
     struct partition_set *s = atomic_load(&t->parts);
     for (int32_t p = 0; p < s->n; p++) {
         pthread_rwlock_rdlock(&s->p[p]->log_lock);

@@ -19,7 +19,9 @@
 
 #include "broker/config.h"
 #include "broker/partition.h"
+#include "broker/view.h"
 #include "common/kbuf.h"
+#include "kafka/errors.h"
 
 struct partition_set {
     int32_t n;
@@ -36,6 +38,10 @@ struct topic {
     struct partition_set *_Atomic parts;
     struct config_overrides overrides; /* under the registry lock */
     struct topic_settings settings;    /* under the registry lock */
+    /* A filtered view (view.h): no partitions of its own (parts is an
+     * empty set), reads go to view->source.  NULL for a plain topic; set
+     * before the topic is in the registry and never changed. */
+    struct topic_view *view;
 };
 
 int topics_open(const struct broker_config *cfg, bool clean, char *err, size_t errlen);
@@ -58,20 +64,63 @@ static inline int32_t topic_partition_count(struct topic *t)
     return atomic_load_explicit(&t->parts, memory_order_acquire)->n;
 }
 
+static inline bool topic_is_view(const struct topic *t)
+{
+    return t->view != NULL;
+}
+
+/*
+ * For reads (Metadata, ListOffsets, Fetch, offset commits): a plain
+ * topic's own partitions, a view's source's.  topic_partition() itself
+ * gives nothing for a view, so no write path can reach a source through
+ * one by mistake.
+ */
+static inline struct partition *topic_read_partition(struct topic *t, int32_t idx)
+{
+    if (t->view)
+        t = t->view->source;
+    return t ? topic_partition(t, idx) : NULL;
+}
+static inline int32_t topic_read_partition_count(struct topic *t)
+{
+    if (t->view)
+        t = t->view->source;
+    return t ? topic_partition_count(t) : 0;
+}
+
+/*
+ * Writes a topic refuses: KERR_POLICY_VIOLATION with a message for a
+ * view (Produce, DeleteRecords), else 0.  The message is static.
+ */
+static inline int16_t topic_write_refusal(const struct topic *t, const char **msg)
+{
+    if (!t->view)
+        return 0;
+    *msg = "a filtered view is read-only: write to its source topic (view.source)";
+    return KERR_POLICY_VIOLATION;
+}
+
 /*
  * Creates a topic.  Returns a Kafka error code (0, TOPIC_ALREADY_EXISTS,
  * INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_CONFIG, ...) with
- * a message in err; *out (if given) gets a reference.
+ * a message in err; *out (if given) gets a reference.  With view.source
+ * among the overrides it creates a filtered view of that topic instead
+ * (view.h): `partitions` must then be -1 or the source's count.
  */
 int16_t topics_create(const char *name, size_t len, int32_t partitions,
                       const struct config_overrides *o, bool validate_only, struct topic **out,
                       char *err, size_t errlen);
 /* Looks up, creating with the defaults when auto-create is on. */
 int16_t topics_get_or_create(const char *name, size_t len, bool allow_create, struct topic **out);
-int16_t topics_delete(const char *name, size_t len);
+/* POLICY_VIOLATION (with a message) for a topic that views read. */
+int16_t topics_delete(const char *name, size_t len, char *err, size_t errlen);
+/* POLICY_VIOLATION for a view: it has its source's partitions. */
 int16_t topics_add_partitions(const char *name, size_t len, int32_t total, bool validate_only,
                               char *err, size_t errlen);
-/* Replaces the overrides (AlterConfigs) or edits them (incremental). */
+/* Replaces the overrides (AlterConfigs) or edits them (incremental).  A
+ * view keeps its view.source and takes only view.* keys; a new
+ * view.filter is compiled (INVALID_CONFIG with the position of an error)
+ * and used by the next fetch. */
 int16_t topics_set_overrides(const char *name, size_t len, const struct config_overrides *o,
                              bool validate_only, char *err, size_t errlen);
 /* Copies a topic's overrides under the lock. */

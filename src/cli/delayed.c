@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/admin_client.h"
 #include "cli/cli.h"
 #include "cli/cli_util.h"
+#include "common/timefmt.h"
 
 #define PROG "runnel delayed"
 
@@ -52,12 +52,9 @@ static long long num(json_t *o, const char *k)
 
 static void print_time(long long ms)
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[32];
-    gmtime_r(&s, &tm);
-    strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    printf("%s.%03lldZ", buf, ms % 1000);
+    char buf[40];
+    timefmt_format(ms, buf, sizeof buf);
+    fputs(buf, stdout);
 }
 
 /* A value printed by admin_json_bytes: text escaped, or base64 marked. */

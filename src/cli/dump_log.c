@@ -7,6 +7,8 @@
  *               the key and payload (control characters escaped)
  *   .index      "offset: N position: P" per entry
  *   .timeindex  "timestamp: T offset: O" per entry
+ *   .keyidx     its header, then "hash: H offset: O" per entry (key index,
+ *               storage/keyindex.c; checked whole first)
  *
  * A file that is missing, is not a segment file, or holds a corrupt
  * batch gets one error line on stderr; dumping that file stops there
@@ -29,6 +31,7 @@
 #include "storage/compress.h"
 #include "storage/fileio.h"
 #include "storage/index.h"
+#include "storage/keyindex.h"
 #include "storage/plog.h"
 
 #define PROG "runnel dump-log"
@@ -36,8 +39,8 @@
 static const char usage_text[] =
     "usage: runnel dump-log FILE... [--deep-iteration] [--print-data]\n"
     "\n"
-    "Prints the record batches of segment .log files, or the entries of .index\n"
-    "and .timeindex files (files are named by their 20-digit base offset).\n"
+    "Prints the record batches of segment .log files, or the entries of .index,\n"
+    ".timeindex and .keyidx files (files are named by their 20-digit base offset).\n"
     "\n"
     "  --files F1,F2,...   files to dump (also accepted as plain arguments)\n"
     "  --deep-iteration    print every record, not just the batches\n"
@@ -54,9 +57,9 @@ static const struct cli_opt opts[] = {
     {0},
 };
 
-enum seg_kind { KIND_LOG, KIND_INDEX, KIND_TIMEINDEX };
+enum seg_kind { KIND_LOG, KIND_INDEX, KIND_TIMEINDEX, KIND_KEYIDX };
 
-/* Recognises <20 digits>.log/.index/.timeindex by its base name. */
+/* Recognises <20 digits>.log/.index/.timeindex/.keyidx by its base name. */
 static bool segment_kind(const char *path, int *kind, int64_t *base)
 {
     const char *name = strrchr(path, '/');
@@ -64,7 +67,10 @@ static bool segment_kind(const char *path, int *kind, int64_t *base)
     static const struct {
         const char *ext;
         int kind;
-    } exts[] = {{".log", KIND_LOG}, {".index", KIND_INDEX}, {".timeindex", KIND_TIMEINDEX}};
+    } exts[] = {{".log", KIND_LOG},
+                {".index", KIND_INDEX},
+                {".timeindex", KIND_TIMEINDEX},
+                {KEYINDEX_SUFFIX, KIND_KEYIDX}};
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         if (strlen(name) != 20 + strlen(exts[i].ext) || strcmp(name + 20, exts[i].ext) != 0)
             continue;
@@ -268,14 +274,39 @@ static int dump_index_file(const char *path, int fd, int64_t size, int kind, int
     return 0;
 }
 
+static int dump_keyidx_file(const char *path, int64_t base)
+{
+    struct keyindex_file f;
+    const char *why;
+    if (keyindex_file_open(path, &f, &why) < 0) {
+        cli_error(PROG, "%s: %s", path, why);
+        return -1;
+    }
+    printf("base offset: %" PRId64 " log size: %" PRId64 " log inode: %" PRIu64 " entries: %zu\n",
+           f.base_offset, f.log_size, f.log_inode, f.n);
+    for (size_t i = 0; i < f.n; i++) {
+        uint64_t e = keyindex_file_entry(&f, i);
+        printf("hash: 0x%08" PRIx32 " offset: %" PRId64 "\n", (uint32_t)(e >> 32),
+               f.base_offset + (uint32_t)e);
+    }
+    int rc = 0;
+    if (f.base_offset != base) {
+        cli_error(PROG, "%s: made for the segment at offset %" PRId64 ", not this one's", path,
+                  f.base_offset);
+        rc = -1;
+    }
+    keyindex_file_close(&f);
+    return rc;
+}
+
 static int dump_file(const char *path, const struct dump_opts *o)
 {
     int kind;
     int64_t base;
     if (!segment_kind(path, &kind, &base)) {
         cli_error(PROG,
-                  "%s: not a segment file (expected <20-digit offset>.log, .index or "
-                  ".timeindex)",
+                  "%s: not a segment file (expected <20-digit offset>.log, .index, "
+                  ".timeindex or .keyidx)",
                   path);
         return -1;
     }
@@ -297,6 +328,8 @@ static int dump_file(const char *path, const struct dump_opts *o)
     if (kind == KIND_LOG) {
         printf("Log starting offset: %" PRId64 "\n", base);
         rc = dump_log_file(path, fd, st.st_size, o);
+    } else if (kind == KIND_KEYIDX) {
+        rc = dump_keyidx_file(path, base);
     } else {
         rc = dump_index_file(path, fd, st.st_size, kind, base);
     }

@@ -31,7 +31,7 @@
 
 #include "cli/cli.h"
 #include "cli/cli_util.h"
-#include "cli/datetime.h"
+#include "common/timefmt.h"
 #include "cli/table.h"
 
 #define PROG "runnel group"
@@ -235,7 +235,7 @@ static int parse_group_args(struct group_args *ga, const struct cli_opt *opts, i
             set_reset(ga, RESET_OFFSET);
             break;
         case OPT_TO_DATETIME:
-            if (cli_parse_datetime(val, &ga->reset_value))
+            if (timefmt_parse(val, true, &ga->reset_value))
                 return cli_usage_error(PROG,
                                        "bad value '%s' for --to-datetime "
                                        "(YYYY-MM-DDTHH:MM:SS[.mmm][Z|+hh:mm])",

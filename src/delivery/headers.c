@@ -77,53 +77,14 @@ bool ctl_is(const struct ctl_value *cv, const char *s)
     return cv->present && cv->v && cv->len == (int32_t)n && !memcmp(cv->v, s, n);
 }
 
-static void reserve(struct hdr_builder *b, size_t more)
-{
-    if (b->oom || b->len + more <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more)
-        cap *= 2;
-    uint8_t *nb = realloc(b->buf, cap);
-    if (!nb) {
-        b->oom = true;
-        return;
-    }
-    b->buf = nb;
-    b->cap = cap;
-}
-
-/* Zig-zag varint, as record headers are framed. */
-static void put_varint(struct hdr_builder *b, int64_t v)
-{
-    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    reserve(b, 10);
-    if (b->oom)
-        return;
-    while (u >= 0x80) {
-        b->buf[b->len++] = (uint8_t)(u | 0x80);
-        u >>= 7;
-    }
-    b->buf[b->len++] = (uint8_t)u;
-}
-
-static void put_bytes(struct hdr_builder *b, const void *p, size_t n)
-{
-    reserve(b, n);
-    if (b->oom || !n)
-        return;
-    memcpy(b->buf + b->len, p, n);
-    b->len += n;
-}
-
 void hdr_builder_add(struct hdr_builder *b, const char *key, const void *value, int32_t value_len)
 {
     size_t kl = strlen(key);
-    put_varint(b, (int64_t)kl);
-    put_bytes(b, key, kl);
-    put_varint(b, value ? value_len : -1);
+    kw_varint(&b->w, (int32_t)kl);
+    kw_raw(&b->w, key, kl);
+    kw_varint(&b->w, value ? value_len : -1);
     if (value && value_len > 0)
-        put_bytes(b, value, (size_t)value_len);
+        kw_raw(&b->w, value, (size_t)value_len);
     b->count++;
 }
 
@@ -148,7 +109,7 @@ void hdr_builder_copy(struct hdr_builder *b, const uint8_t *p, const uint8_t *en
             if (key_is(&kv, drop[i]))
                 dropped = true;
         if (!dropped) {
-            put_bytes(b, start, (size_t)(pos - start));
+            kw_raw(&b->w, start, (size_t)(pos - start));
             b->count++;
         }
     }
@@ -156,6 +117,6 @@ void hdr_builder_copy(struct hdr_builder *b, const uint8_t *p, const uint8_t *en
 
 void hdr_builder_free(struct hdr_builder *b)
 {
-    free(b->buf);
+    kw_free(&b->w);
     memset(b, 0, sizeof *b);
 }

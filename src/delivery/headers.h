@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/kbuf.h"
 #include "storage/batch.h"
 
 #define HDR_DELAY_MS "runnel-delay-ms"
@@ -51,12 +52,11 @@ int ctl_decimal(const struct ctl_value *cv, int64_t *v);
 /* True when the value is exactly the text s. */
 bool ctl_is(const struct ctl_value *cv, const char *s);
 
-/* Builds a record-format header section. */
+/* Builds a record-format header section: w.buf[0..w.len), count headers;
+ * w.err set when memory ran out.  A zeroed builder is ready. */
 struct hdr_builder {
-    uint8_t *buf;
-    size_t len, cap;
+    kw_t w;
     int32_t count;
-    bool oom;
 };
 /* Copies headers [p, end) except those whose key is in `drop` (NULL-ended). */
 void hdr_builder_copy(struct hdr_builder *b, const uint8_t *p, const uint8_t *end,

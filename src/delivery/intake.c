@@ -56,24 +56,6 @@ static int fail(struct delivery_outcome *out, int16_t code, int32_t record, cons
     return -1;
 }
 
-static int16_t plog_err_code(int rc)
-{
-    switch (rc) {
-    case PLOG_ERR_CORRUPT:
-        return KERR_CORRUPT_MESSAGE;
-    case PLOG_ERR_INVALID:
-        return KERR_INVALID_RECORD;
-    case PLOG_ERR_TOO_LARGE:
-        return KERR_MESSAGE_TOO_LARGE;
-    case PLOG_ERR_UNSUPPORTED:
-        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
-    case PARTITION_DELETED:
-        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    default:
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
-}
-
 static bool group_name_ok(const struct ctl_value *v)
 {
     char name[512];
@@ -266,8 +248,8 @@ static void add_now(struct batch_builder *b, int32_t *n, int64_t ts, const struc
     struct batch_record r = *rec;
     r.offset_delta = (*n)++;
     if (hb) {
-        r.headers = hb->buf;
-        r.headers_end = hb->buf + hb->len;
+        r.headers = hb->w.buf;
+        r.headers_end = hb->w.buf + hb->w.len;
         r.header_count = hb->count;
     }
     batch_builder_add_record(b, ts, &r);
@@ -328,8 +310,8 @@ static int store_entry(struct intake *in, enum timer_kind kind, int64_t due, int
         .value = rec->value,
         .value_len = rec->value ? rec->value_len : -1,
         .header_count = hb ? hb->count : rec->header_count,
-        .headers = hb ? hb->buf : rec->headers,
-        .headers_len = hb ? hb->len : (size_t)(rec->headers_end - rec->headers),
+        .headers = hb ? hb->w.buf : rec->headers,
+        .headers_len = hb ? hb->w.len : (size_t)(rec->headers_end - rec->headers),
     };
     if (kind != TIMER_HALF)
         return queue_entry(in, &e, hb);
@@ -414,8 +396,8 @@ static int act_one(void *arg, const struct batch_hdr *h, const struct batch_reco
         hdr_builder_add_i64(&hb, HDR_RETRY_COUNT, pl->retry_count + 1);
         if (!c.retry_first_ms.present)
             hdr_builder_add_i64(&hb, HDR_RETRY_FIRST_MS, in->now);
-        rc = hb.oom ? fail(in->out, KERR_UNKNOWN_SERVER_ERROR, idx, "out of memory")
-                    : store_entry(in, TIMER_RETRY, pl->due_ms, ts, rec, &hb, &c, idx);
+        rc = hb.w.err ? fail(in->out, KERR_UNKNOWN_SERVER_ERROR, idx, "out of memory")
+                      : store_entry(in, TIMER_RETRY, pl->due_ms, ts, rec, &hb, &c, idx);
         break;
     case FATE_DLQ: {
         char reason[96];
@@ -459,8 +441,8 @@ static int append_built(struct intake *in, struct batch_builder *b, bool dlq,
     }
     free(batch);
     if (rc != PLOG_OK)
-        return fail(in->out, rc == -200 ? KERR_UNKNOWN_SERVER_ERROR : plog_err_code(rc), -1, "%s",
-                    dlq ? "cannot append to the dead-letter topic" : "append failed");
+        return fail(in->out, rc == -200 ? KERR_UNKNOWN_SERVER_ERROR : kerr_from_append(rc), -1,
+                    "%s", dlq ? "cannot append to the dead-letter topic" : "append failed");
     return 0;
 }
 
@@ -488,7 +470,7 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         if (rc == PLOG_OK && (h.attributes & (BATCH_ATTR_CONTROL | BATCH_ATTR_TRANSACTIONAL)))
             rc = PLOG_ERR_UNSUPPORTED;
         if (rc != PLOG_OK) {
-            fail(out, plog_err_code(rc), -1, "invalid record batch");
+            fail(out, kerr_from_append(rc), -1, "invalid record batch");
             return;
         }
         total += h.records_count;
@@ -517,7 +499,7 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         rc = partition_append(p, records, len, now, &res);
         free(in.plans);
         if (rc != PLOG_OK) {
-            fail(out, plog_err_code(rc), -1, "append failed");
+            fail(out, kerr_from_append(rc), -1, "append failed");
             return;
         }
         out->appended = true;

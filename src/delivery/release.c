@@ -214,14 +214,14 @@ static void check_back(struct timer_entry *e, int64_t now)
         .value = e->value,
         .value_len = e->value_len,
         .header_count = hb.count,
-        .headers = hb.buf,
-        .headers_end = hb.buf + hb.len,
+        .headers = hb.w.buf,
+        .headers_end = hb.w.buf + hb.w.len,
     };
     batch_builder_add_record(&b, now, &rec);
     uint8_t *batch = NULL;
     size_t blen = 0;
     int rc = -1;
-    if (nlen > 0 && !hb.oom && batch_builder_finish(&b, &batch, &blen) == 0) {
+    if (nlen > 0 && !hb.w.err && batch_builder_finish(&b, &batch, &blen) == 0) {
         struct plog_append_result res;
         rc = append_batch_to(name, (size_t)nlen, 0, batch, blen, now, &res);
     }

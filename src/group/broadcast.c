@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/name_table.h"
 #include "broker/topics.h"
 #include "common/rlog.h"
 #include "group/group_int.h"
@@ -34,16 +35,6 @@
 /* Versions of ConsumerProtocolAssignment this coordinator writes: its
  * layout is the same in 0-3, only the version number differs. */
 #define ASSIGNMENT_MAX_VERSION 3
-
-static char *xstrndup(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (!d)
-        abort(); /* coordinator state that cannot be recorded is lost state */
-    memcpy(d, s, n);
-    d[n] = 0;
-    return d;
-}
 
 static bool streq(kstr_t a, const char *b)
 {
@@ -59,26 +50,14 @@ const char *member_identity(const struct gmember *m)
     return m->client_id ? m->client_id : "";
 }
 
+static const char *instance_id_at(const void *table, int i)
+{
+    return ((struct ginstance *const *)table)[i]->id;
+}
+
 static int instance_idx(struct group *g, const char *id, size_t len, bool *found)
 {
-    int lo = 0, hi = g->n_inst;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        const char *m = g->inst[mid]->id;
-        int c = strncmp(m, id, len);
-        if (c == 0)
-            c = m[len] ? 1 : 0;
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return name_table_find(g->inst, g->n_inst, instance_id_at, id, len, found);
 }
 
 struct ginstance *instance_find(struct group *g, const char *id, size_t len)
@@ -153,57 +132,6 @@ struct ginstance *instance_for_client(struct group *g, kstr_t client_id, struct 
 
 /* ---- the assignment ---- */
 
-/* A bounds-checked reader over a subscription; `bad` is sticky. */
-struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static int32_t rd_int(struct rd *r, int n)
-{
-    if (r->bad || r->end - r->p < n) {
-        r->bad = true;
-        return 0;
-    }
-    int32_t v = n == 2 ? batch_be16(r->p) : batch_be32(r->p);
-    r->p += n;
-    return v;
-}
-
-struct obuf {
-    uint8_t *p;
-    size_t len, cap;
-};
-
-static void oput(struct obuf *b, const void *src, size_t n)
-{
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 128;
-        while (cap < b->len + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        if (!b->p)
-            abort();
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void oput16(struct obuf *b, int16_t v)
-{
-    uint8_t x[2];
-    batch_put_be16(x, v);
-    oput(b, x, 2);
-}
-
-static void oput32(struct obuf *b, int32_t v)
-{
-    uint8_t x[4];
-    batch_put_be32(x, v);
-    oput(b, x, 4);
-}
-
 /*
  * Parses a ConsumerProtocolSubscription (int16 version, then in every
  * version: topics [string], ...; later versions only add fields after
@@ -215,10 +143,11 @@ static void oput32(struct obuf *b, int32_t v)
  */
 static int build_assignment(const uint8_t *meta, int32_t len, uint8_t **out, int32_t *out_len)
 {
-    struct rd r = {meta, meta + (len > 0 ? len : 0), false};
-    int16_t version = (int16_t)rd_int(&r, 2);
-    int32_t n = rd_int(&r, 4);
-    if (r.bad || version < 0 || n < 0 || n > (int32_t)(r.end - r.p) / 2)
+    kr_t r;
+    kr_init(&r, meta, len > 0 ? (size_t)len : 0);
+    int16_t version = kr_i16(&r);
+    int32_t n = kr_i32(&r);
+    if (r.err || version < 0 || n < 0 || (size_t)n > kr_remaining(&r) / 2)
         return -1;
     /* The topic names, as views into meta. */
     kstr_t *names = calloc((size_t)(n ? n : 1), sizeof *names);
@@ -226,23 +155,21 @@ static int build_assignment(const uint8_t *meta, int32_t len, uint8_t **out, int
         abort();
     int32_t nn = 0;
     for (int32_t i = 0; i < n; i++) {
-        int16_t sl = (int16_t)rd_int(&r, 2);
-        if (r.bad || sl <= 0 || r.end - r.p < sl) {
+        kstr_t name = kr_str(&r);
+        if (r.err || name.len <= 0) {
             free(names);
             return -1;
         }
-        kstr_t name = {(const char *)r.p, sl};
-        r.p += sl;
         bool dup = false;
         for (int32_t k = 0; k < nn && !dup; k++)
-            dup = names[k].len == sl && !memcmp(names[k].ptr, name.ptr, (size_t)sl);
+            dup = names[k].len == name.len && !memcmp(names[k].ptr, name.ptr, (size_t)name.len);
         if (!dup)
             names[nn++] = name;
     }
-    struct obuf b = {0};
-    oput16(&b, version > ASSIGNMENT_MAX_VERSION ? ASSIGNMENT_MAX_VERSION : version);
-    size_t count_at = b.len;
-    oput32(&b, 0);
+    kw_t w;
+    kw_init(&w, 128);
+    kw_i16(&w, version > ASSIGNMENT_MAX_VERSION ? ASSIGNMENT_MAX_VERSION : version);
+    size_t count_at = kw_reserve(&w, 4);
     int32_t topics = 0;
     for (int32_t i = 0; i < nn; i++) {
         struct topic *t = topics_get(names[i].ptr, (size_t)names[i].len);
@@ -250,18 +177,21 @@ static int build_assignment(const uint8_t *meta, int32_t len, uint8_t **out, int
             continue;
         int32_t np = topic_partition_count(t);
         topic_put(t);
-        oput16(&b, (int16_t)names[i].len);
-        oput(&b, names[i].ptr, (size_t)names[i].len);
-        oput32(&b, np);
+        kw_str(&w, names[i]);
+        kw_i32(&w, np);
         for (int32_t p = 0; p < np; p++)
-            oput32(&b, p);
+            kw_i32(&w, p);
         topics++;
     }
-    oput32(&b, 0); /* user_data: empty */
-    batch_put_be32(b.p + count_at, topics);
+    kw_i32(&w, 0); /* user_data: empty */
+    kw_patch_i32(&w, count_at, topics);
     free(names);
-    *out = b.p;
-    *out_len = (int32_t)b.len;
+    if (w.err) {
+        kw_free(&w);
+        abort(); /* out of memory, as everywhere in the coordinator */
+    }
+    *out = w.buf; /* handed over: freed with free() */
+    *out_len = (int32_t)w.len;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "common/name_table.h"
 #include "broker/config.h"
 #include "common/clock.h"
 #include "common/rlog.h"
@@ -36,7 +37,7 @@ const char *group_state_name(enum group_state s)
     }
 }
 
-static char *xstrndup(const char *s, size_t n)
+char *xstrndup(const char *s, size_t n)
 {
     char *d = malloc(n + 1);
     if (!d)
@@ -79,26 +80,14 @@ static kbytes_t acopy_bytes(arena_t *a, const uint8_t *p, int32_t len)
 
 /* ---- groups table ---- */
 
+static const char *group_id_at(const void *table, int i)
+{
+    return ((struct group *const *)table)[i]->id;
+}
+
 static int group_idx(const char *id, size_t len, bool *found)
 {
-    int lo = 0, hi = gc.n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        const char *m = gc.g[mid]->id;
-        int c = strncmp(m, id, len);
-        if (c == 0)
-            c = m[len] ? 1 : 0;
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return name_table_find(gc.g, gc.n, group_id_at, id, len, found);
 }
 
 struct group *group_find(const char *id, size_t len)

@@ -208,14 +208,23 @@ struct group_view_offset {
     const char *metadata;
     int64_t commit_ts; /* wall ms */
 };
+/* A broadcast group's instance and its own offsets. */
+struct group_view_instance {
+    const char *instance;
+    struct group_view_offset *offsets; /* by topic, partition */
+    int32_t offsets_count;
+};
 struct group_view {
     const char *group_id, *state, *protocol_type, *protocol;
     const char *leader; /* NULL when none */
     int32_t generation;
     int32_t members_count;
+    bool broadcast;                    /* message.model=BROADCASTING */
     struct group_view_member *members; /* with GROUP_VIEW_MEMBERS */
     struct group_view_offset *offsets; /* with GROUP_VIEW_OFFSETS, by topic, partition */
     int32_t offsets_count;
+    struct group_view_instance *instances; /* with GROUP_VIEW_OFFSETS, broadcast groups */
+    int32_t instances_count;
 };
 enum { GROUP_VIEW_MEMBERS = 1, GROUP_VIEW_OFFSETS = 2 };
 /*

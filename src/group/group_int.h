@@ -161,4 +161,8 @@ int store_instance_tombstones(struct group *g, const char *instance,
 int store_group_settings(struct group *g);
 int store_group_settings_tombstone(const char *group_id);
 
+/* A NUL-terminated copy of s[0..n); aborts when out of memory, since
+ * coordinator state that cannot be recorded is lost state (group.c). */
+char *xstrndup(const char *s, size_t n);
+
 #endif

@@ -24,7 +24,7 @@ static bool partition_exists(kstr_t topic, int32_t partition)
     if (topic.len <= 0)
         return false;
     struct topic *t = topics_get(topic.ptr, (size_t)topic.len);
-    bool ok = t && topic_partition(t, partition) != NULL;
+    bool ok = t && topic_read_partition(t, partition) != NULL; /* views too */
     topic_put(t);
     return ok;
 }

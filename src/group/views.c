@@ -14,6 +14,30 @@ static const char *acopy(arena_t *a, const char *s)
     return s ? arena_strndup(a, s, strlen(s)) : NULL;
 }
 
+static int copy_offsets(arena_t *a, const struct goffset *offs, int n,
+                        struct group_view_offset **out, int32_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (n <= 0)
+        return 0;
+    *out = arena_alloc(a, (size_t)n * sizeof **out);
+    if (!*out)
+        return -1;
+    for (int k = 0; k < n; k++) {
+        const struct goffset *o = &offs[k];
+        struct group_view_offset *d = &(*out)[k];
+        d->topic = acopy(a, o->topic);
+        d->partition = o->partition;
+        d->offset = o->offset;
+        d->leader_epoch = o->leader_epoch;
+        d->metadata = acopy(a, o->metadata ? o->metadata : "");
+        d->commit_ts = o->commit_ts;
+    }
+    *out_n = n;
+    return 0;
+}
+
 static int copy_group(arena_t *a, const struct group *g, int what, struct group_view *v)
 {
     memset(v, 0, sizeof *v);
@@ -47,21 +71,22 @@ static int copy_group(arena_t *a, const struct group *g, int what, struct group_
             }
         }
     }
-    if ((what & GROUP_VIEW_OFFSETS) && g->n_offs > 0) {
-        v->offsets = arena_alloc(a, (size_t)g->n_offs * sizeof *v->offsets);
-        if (!v->offsets)
+    if ((what & GROUP_VIEW_OFFSETS) &&
+        copy_offsets(a, g->offs, g->n_offs, &v->offsets, &v->offsets_count))
+        return -1;
+    v->broadcast = g->model == GM_BROADCASTING;
+    if ((what & GROUP_VIEW_OFFSETS) && g->n_inst > 0) {
+        v->instances = arena_alloc(a, (size_t)g->n_inst * sizeof *v->instances);
+        if (!v->instances)
             return -1;
-        for (int k = 0; k < g->n_offs; k++) {
-            const struct goffset *o = &g->offs[k];
-            struct group_view_offset *d = &v->offsets[k];
-            d->topic = acopy(a, o->topic);
-            d->partition = o->partition;
-            d->offset = o->offset;
-            d->leader_epoch = o->leader_epoch;
-            d->metadata = acopy(a, o->metadata ? o->metadata : "");
-            d->commit_ts = o->commit_ts;
+        for (int i = 0; i < g->n_inst; i++) {
+            struct group_view_instance *d = &v->instances[i];
+            d->instance = acopy(a, g->inst[i]->id);
+            if (!d->instance || copy_offsets(a, g->inst[i]->offs, g->inst[i]->n_offs, &d->offsets,
+                                             &d->offsets_count))
+                return -1;
         }
-        v->offsets_count = g->n_offs;
+        v->instances_count = g->n_inst;
     }
     return 0;
 }

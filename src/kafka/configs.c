@@ -96,12 +96,14 @@ static void describe_topic(struct kreq *r, const struct describe_configs_request
         const struct config_def *d = &config_defs[i];
         if (!d->topic_key || !wanted(q, d->topic_key))
             continue;
+        const char *oval = config_overrides_get(&o, d->topic_key);
+        if (!d->broker_key && !oval)
+            continue; /* topic-only settings (view.*) show where they are set */
         struct describe_configs_response_describe_configs_resource_result *c =
             &out->configs[out->configs_count++];
         describe_configs_response_describe_configs_resource_result_init(c);
         enum config_source bsrc;
         const char *bval = config_broker_value_for_topic_key(cfg, d, &bsrc);
-        const char *oval = config_overrides_get(&o, d->topic_key);
         c->name = kstr_c(d->topic_key);
         c->value = dup_str(r, oval ? oval : bval);
         c->config_source = (int8_t)(oval ? CFG_SRC_DYNAMIC_TOPIC : bsrc);
@@ -121,6 +123,8 @@ static void describe_topic(struct kreq *r, const struct describe_configs_request
                 c->synonyms[0].source = CFG_SRC_DYNAMIC_TOPIC;
                 c->synonyms_count++;
             }
+            if (!d->broker_key)
+                continue;
             struct describe_configs_response_describe_configs_synonym *s =
                 &c->synonyms[c->synonyms_count++];
             describe_configs_response_describe_configs_synonym_init(s);

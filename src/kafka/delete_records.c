@@ -32,11 +32,20 @@ int handle_delete_records(struct kreq *r)
             return KH_CLOSE;
         rt->partitions_count = np;
         struct topic *t = qt->name.len > 0 ? topics_get(qt->name.ptr, (size_t)qt->name.len) : NULL;
+        const char *refusal;
+        int16_t refused = t ? topic_write_refusal(t, &refusal) : 0;
         for (int32_t j = 0; j < np; j++) {
             struct delete_records_response_delete_records_partition_result *rp = &rt->partitions[j];
             delete_records_response_delete_records_partition_result_init(rp);
             rp->partition_index = qt->partitions[j].partition_index;
             rp->low_watermark = -1;
+            if (refused) {
+                /* A view's records are its source's: deleting them is the
+                 * source's business (Kafka answers POLICY_VIOLATION too
+                 * when a topic's policy forbids DeleteRecords). */
+                rp->error_code = refused;
+                continue;
+            }
             struct partition *p = t ? topic_partition(t, rp->partition_index) : NULL;
             if (!p) {
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;

@@ -2,6 +2,8 @@
 #ifndef RUNNEL_KAFKA_ERRORS_H
 #define RUNNEL_KAFKA_ERRORS_H
 
+#include <stdint.h>
+
 enum kerr {
     KERR_UNKNOWN_SERVER_ERROR = -1,
     KERR_NONE = 0,
@@ -50,5 +52,8 @@ enum kerr {
 
 /* The name Kafka gives a code, for log lines and error messages. */
 const char *kerr_name(int code);
+/* The Kafka error for a failed append: a plog_err (storage/plog.h), or
+ * PARTITION_DELETED (broker/partition.h) when the topic went meanwhile. */
+int16_t kerr_from_append(int rc);
 
 #endif

@@ -11,12 +11,18 @@
  *
  * Fetch sessions (KIP-227) are not kept: every answer says session 0,
  * which tells a client to go on sending full fetch requests.
+ *
+ * A filtered view's partitions (broker/view.h) take the one branch to
+ * fetch_view.c: their records are read, filtered and sent from memory,
+ * and they count toward min_bytes only once something matched.  Their
+ * waits watch the source partition.  Plain topics never take it.
  */
 #include <string.h>
 
 #include "broker/topics.h"
 #include "common/clock.h"
 #include "kafka/errors.h"
+#include "kafka/fetch_view.h"
 #include "kafka/handlers.h"
 #include "net/server.h"
 #include "proto/gen/msgs.h"
@@ -31,15 +37,19 @@ struct fetch_state {
     struct loop_wake wake;
     struct loop_timer timer;
     struct fetch_response resp;
+    bool any_view;  /* some records may be in memory (fetch_view.c) */
+    bool view_more; /* a view partition has more to scan: answer now */
 };
 
-static void release_ranges(struct fetch_state *st)
+/* Drops the records found: file ranges unless `memory_only`, and the
+ * in-memory records of views. */
+static void release_records(struct fetch_state *st, bool memory_only)
 {
     for (int32_t i = 0; i < st->resp.responses_count; i++) {
         struct fetch_response_fetchable_topic_response *tr = &st->resp.responses[i];
         for (int32_t j = 0; j < tr->partitions_count; j++) {
             krecords_t *rec = &tr->partitions[j].records;
-            if (rec->fd >= 0 && rec->release)
+            if (rec->release && (rec->fd < 0 || !memory_only))
                 rec->release(rec->release_arg);
             rec->fd = -1;
             rec->release = NULL;
@@ -47,11 +57,17 @@ static void release_ranges(struct fetch_state *st)
     }
 }
 
+static void release_ranges(struct fetch_state *st)
+{
+    release_records(st, false);
+}
+
 /* Reads every partition; returns the record bytes found. */
 static int64_t fetch_collect(struct fetch_state *st)
 {
     struct fetch_request *q = &st->q;
     int64_t total = 0;
+    st->view_more = false;
     int64_t budget = q->max_bytes > 0 ? q->max_bytes : INT32_MAX;
     for (int32_t i = 0; i < q->topics_count; i++) {
         struct fetch_request_fetch_topic *ft = &q->topics[i];
@@ -64,6 +80,17 @@ static int64_t fetch_collect(struct fetch_state *st)
             pr->partition_index = fp->partition;
             pr->aborted_transactions_count = -1;
             pr->records = (krecords_t){.ptr = NULL, .len = 0, .fd = -1};
+            if (t && t->view) {
+                struct fetch_view_io io = {.limit = fp->partition_max_bytes,
+                                           .marker = q->isolation_level == 1};
+                if (io.limit > budget)
+                    io.limit = (int32_t)budget;
+                io.may_read = io.limit > 0 || total == 0;
+                total += fetch_view_partition(t, fp, pr, &io);
+                budget -= io.scanned;
+                st->view_more |= io.more;
+                continue;
+            }
             struct partition *p = t ? topic_partition(t, fp->partition) : NULL;
             if (!p) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -136,8 +163,11 @@ static void fetch_cleanup(struct fetch_state *st)
 
 static void fetch_respond(struct fetch_state *st)
 {
-    /* Ownership of the ranges passes to the response writer. */
+    /* Ownership of the ranges passes to the response writer; records in
+     * memory (views) were copied into the response. */
     fetch_response_encode(&st->req->out, st->req->hdr.api_version, &st->resp);
+    if (st->any_view)
+        release_records(st, true);
     st->resp.responses_count = 0;
 }
 
@@ -145,7 +175,7 @@ static void fetch_respond(struct fetch_state *st)
 static void fetch_recheck(struct fetch_state *st, bool timed_out)
 {
     int64_t got = fetch_collect(st);
-    if (got >= st->q.min_bytes || timed_out) {
+    if (got >= st->q.min_bytes || st->view_more || timed_out) {
         fetch_respond(st);
         fetch_cleanup(st);
         kreq_finish(st->req);
@@ -204,9 +234,10 @@ int handle_fetch(struct kreq *r)
         tr->partitions_count = ft->partitions_count;
         total_parts += ft->partitions_count;
         st->topics[i] = ft->topic.len > 0 ? topics_get(ft->topic.ptr, (size_t)ft->topic.len) : NULL;
+        st->any_view |= st->topics[i] && topic_is_view(st->topics[i]);
     }
     int64_t got = fetch_collect(st);
-    if (got >= q->min_bytes || q->max_wait_ms <= 0 || total_parts == 0) {
+    if (got >= q->min_bytes || st->view_more || q->max_wait_ms <= 0 || total_parts == 0) {
         fetch_respond(st);
         for (int32_t i = 0; i < nt; i++)
             topic_put(st->topics[i]);
@@ -228,8 +259,9 @@ int handle_fetch(struct kreq *r)
         if (!st->topics[i])
             continue;
         for (int32_t j = 0; j < q->topics[i].partitions_count; j++) {
+            /* A view waits on its source's partition. */
             struct partition *p =
-                topic_partition(st->topics[i], q->topics[i].partitions[j].partition);
+                topic_read_partition(st->topics[i], q->topics[i].partitions[j].partition);
             if (!p)
                 continue;
             st->watched[st->n_waiters] = p;
@@ -241,7 +273,7 @@ int handle_fetch(struct kreq *r)
     r->state = st;
     r->cancel = fetch_cancel;
     got = fetch_collect(st);
-    if (got >= q->min_bytes) {
+    if (got >= q->min_bytes || st->view_more) {
         fetch_respond(st);
         fetch_cleanup(st);
         r->cancel = NULL;

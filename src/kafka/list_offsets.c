@@ -1,6 +1,8 @@
 /*
  * ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+) or
- * the first offset at or after a timestamp, per partition.
+ * the first offset at or after a timestamp, per partition.  A filtered
+ * view answers with its source's offsets, which are its own: any of them
+ * is a position a consumer of the view can fetch from.
  */
 #include "broker/topics.h"
 #include "kafka/errors.h"
@@ -67,7 +69,7 @@ int handle_list_offsets(struct kreq *r)
             rp->partition_index = qt->partitions[j].partition_index;
             rp->offset = -1;
             rp->timestamp = -1;
-            struct partition *p = t ? topic_partition(t, rp->partition_index) : NULL;
+            struct partition *p = t ? topic_read_partition(t, rp->partition_index) : NULL;
             if (!p) {
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;

@@ -17,7 +17,12 @@ static void fill_topic(struct kreq *r, struct metadata_response_metadata_respons
     out->name = (kstr_t){t->name, (int32_t)strlen(t->name)};
     out->topic_id = t->id;
     out->is_internal = t->name[0] == '_' && t->name[1] == '_';
-    int32_t n = topic_partition_count(t);
+    /* A view lists its source's partitions (it reads them). */
+    int32_t n = topic_read_partition_count(t);
+    if (t->view && n == 0) {
+        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION; /* its source is missing */
+        return;
+    }
     out->partitions = arena_alloc(&r->arena, (size_t)n * sizeof *out->partitions);
     int32_t *self = arena_alloc(&r->arena, sizeof *self);
     if (!out->partitions || !self) {
@@ -29,7 +34,7 @@ static void fill_topic(struct kreq *r, struct metadata_response_metadata_respons
     for (int32_t i = 0; i < n; i++) {
         struct metadata_response_metadata_response_partition *p = &out->partitions[i];
         metadata_response_metadata_response_partition_init(p);
-        struct partition *pt = topic_partition(t, i);
+        struct partition *pt = topic_read_partition(t, i);
         p->partition_index = i;
         p->leader_id = node_id;
         p->leader_epoch = pt ? pt->leader_epoch : 0;

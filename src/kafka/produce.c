@@ -30,26 +30,6 @@ struct produce_state {
     struct loop_wake wake;
 };
 
-static int16_t plog_err_to_kafka(int rc)
-{
-    switch (rc) {
-    case PLOG_OK:
-        return KERR_NONE;
-    case PLOG_ERR_CORRUPT:
-        return KERR_CORRUPT_MESSAGE;
-    case PLOG_ERR_INVALID:
-        return KERR_INVALID_RECORD;
-    case PLOG_ERR_TOO_LARGE:
-        return KERR_MESSAGE_TOO_LARGE;
-    case PLOG_ERR_UNSUPPORTED:
-        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
-    case PARTITION_DELETED:
-        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    default:
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
-}
-
 static void release_topics(struct produce_state *st)
 {
     for (int i = 0; i < st->n_topics; i++)
@@ -200,6 +180,11 @@ int handle_produce(struct kreq *r)
                 pr->error_code = terr;
                 continue;
             }
+            const char *refusal;
+            if ((pr->error_code = topic_write_refusal(t, &refusal))) {
+                pr->error_message = kstr_c(refusal); /* a filtered view */
+                continue;
+            }
             struct partition *p = topic_partition(t, pd->index);
             if (!p) {
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
@@ -223,7 +208,7 @@ int handle_produce(struct kreq *r)
                 /* The frame is ours: the log rewrites offsets in place. */
                 int rc = partition_append(p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len,
                                           now, &res);
-                pr->error_code = plog_err_to_kafka(rc);
+                pr->error_code = kerr_from_append(rc);
                 if (rc != PLOG_OK)
                     continue;
                 pr->base_offset = res.base_offset;

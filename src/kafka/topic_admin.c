@@ -1,4 +1,11 @@
-/* CreateTopics, DeleteTopics, CreatePartitions: topic lifecycle. */
+/*
+ * CreateTopics, DeleteTopics, CreatePartitions: topic lifecycle.
+ *
+ * A filtered view (broker/view.h) is created like any topic, with
+ * view.source and view.filter among its configs and -1 (or its source's
+ * count) partitions.  A topic with views cannot be deleted before them
+ * (POLICY_VIOLATION); a view gets no partitions of its own.
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -81,7 +88,7 @@ int handle_create_topics(struct kreq *r)
         rt->error_message = err_msg(r, code, err);
         if (code == KERR_NONE) {
             rt->num_partitions =
-                t ? topic_partition_count(t) : (nparts > 0 ? nparts : cfg->num_partitions);
+                t ? topic_read_partition_count(t) : (nparts > 0 ? nparts : cfg->num_partitions);
             rt->replication_factor = 1;
             if (t)
                 rt->topic_id = t->id;
@@ -149,7 +156,9 @@ int handle_delete_topics(struct kreq *r)
             rt->topic_id = t->id;
             topic_put(t);
         }
-        rt->error_code = topics_delete(name.ptr, (size_t)name.len);
+        char err[256];
+        rt->error_code = topics_delete(name.ptr, (size_t)name.len, err, sizeof err);
+        rt->error_message = err_msg(r, rt->error_code, err);
         if (rt->error_code == KERR_NONE)
             groups_forget_topic(name.ptr, (size_t)name.len);
     }

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -16,6 +15,7 @@
 #include "broker/config.h"
 #include "common/rlog.h"
 #include "net/conn.h"
+#include "net/listen.h"
 
 #define RBUF_SIZE (256 * 1024)
 
@@ -73,42 +73,11 @@ static void *worker_main(void *arg)
 
 static int open_listener(const struct broker_config *cfg, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res;
-    char port[16];
-    snprintf(port, sizeof port, "%d", cfg->listen_port);
-    const char *host = cfg->listen_host[0] ? cfg->listen_host : NULL;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc) {
-        snprintf(err, errlen, "cannot resolve listener host '%s': %s", cfg->listen_host,
-                 gai_strerror(rc));
+    struct net_listener l;
+    if (net_listen(cfg->listen_host, cfg->listen_port, 1024, "listeners", &l, err, errlen))
         return -1;
-    }
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
-            break;
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", cfg->listen_host, cfg->listen_port,
-                 strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    srv.port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                             : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    return fd;
+    srv.port = l.port;
+    return l.fd;
 }
 
 int server_start(const struct broker_config *cfg, char *err, size_t errlen)

@@ -136,6 +136,7 @@
 #include "common/rlog.h"
 #include "storage/batch.h"
 #include "storage/fileio.h"
+#include "storage/keyindex.h"
 #include "storage/plog_int.h"
 #include "storage/segment.h"
 
@@ -1276,8 +1277,8 @@ int cleaner_recover(int dir_fd, const char *dir)
             if (!parse_name(names.v[k], ".log", &x) || x <= b || x >= end)
                 continue;
             char p[64];
-            static const char *exts[] = {".log", ".index", ".timeindex"};
-            for (size_t e = 0; rc == 0 && e < 3; e++) {
+            static const char *exts[] = {".log", ".index", ".timeindex", KEYINDEX_SUFFIX};
+            for (size_t e = 0; rc == 0 && e < 4; e++) {
                 snprintf(p, sizeof p, "%020" PRId64 "%s", x, exts[e]);
                 rc = unlink_name(dir_fd, p);
             }

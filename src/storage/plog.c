@@ -47,6 +47,7 @@
 #include "storage/checkpoint.h"
 #include "storage/cleaner.h"
 #include "storage/fileio.h"
+#include "storage/keyindex.h"
 #include "storage/plog_int.h"
 #include "storage/segment.h"
 
@@ -258,7 +259,8 @@ static int list_segments(struct plog *l, int64_t **out, int *out_n)
             }
             bases[n++] = base;
         } else if (parse_segment_name(name, ".index", &base) ||
-                   parse_segment_name(name, ".timeindex", &base)) {
+                   parse_segment_name(name, ".timeindex", &base) ||
+                   parse_segment_name(name, KEYINDEX_SUFFIX, &base)) {
             if (norph == caporph) {
                 caporph = caporph ? caporph * 2 : 16;
                 char **no = realloc(orphans, (size_t)caporph * sizeof *no);
@@ -280,8 +282,9 @@ static int list_segments(struct plog *l, int64_t **out, int *out_n)
         qsort(bases, (size_t)n, sizeof *bases, cmp_i64);
     for (int i = 0; i < norph; i++) {
         int64_t base = -1;
-        if (!parse_segment_name(orphans[i], ".index", &base))
-            parse_segment_name(orphans[i], ".timeindex", &base);
+        if (!parse_segment_name(orphans[i], ".index", &base) &&
+            !parse_segment_name(orphans[i], ".timeindex", &base))
+            parse_segment_name(orphans[i], KEYINDEX_SUFFIX, &base);
         if (rc == 0 && !base_in(bases, n, base))
             unlinkat(l->dir_fd, orphans[i], 0);
         free(orphans[i]);

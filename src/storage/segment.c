@@ -33,6 +33,7 @@
 
 #include "common/crc32c.h"
 #include "storage/fileio.h"
+#include "storage/keyindex.h"
 #include "storage/plog.h"
 
 static atomic_uint_fast64_t scan_count;
@@ -432,6 +433,11 @@ int segment_truncate(struct segment *s, int64_t offset, int32_t index_interval)
     }
     if (segment_unseal(s) != PLOG_OK)
         return PLOG_ERR_IO;
+    /* A key index file describes the segment as it was (keyindex.c). */
+    char kp[4200];
+    snprintf(kp, sizeof kp, "%s" KEYINDEX_SUFFIX, s->path);
+    if (unlink(kp) < 0 && errno != ENOENT)
+        return PLOG_ERR_IO;
     size_t n = s->oidx.n;
     while (n > 0 && index_position_at(&s->oidx, n - 1) >= pos)
         n--;
@@ -465,7 +471,7 @@ void segment_set_max_index_bytes(struct segment *s, size_t max_bytes)
 
 int segment_delete_files(struct segment *s)
 {
-    static const char *exts[] = {".log", ".index", ".timeindex"};
+    static const char *exts[] = {".log", ".index", ".timeindex", KEYINDEX_SUFFIX};
     int rc = 0;
     for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
         char from[4096], to[4200];

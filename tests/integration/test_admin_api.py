@@ -302,6 +302,54 @@ def test_groups_and_lag(make_broker):
     assert metric(samples, "runnel_group_lag", group=odd, topic="g1", partition="0") == 0
 
 
+def test_broadcast_group_lag_per_instance(make_broker):
+    """A broadcast group's offsets belong to its instances: the API lists
+    each instance's offsets and lag, and the group's lag is their sum."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    broker = make_broker({"group.initial.rebalance.delay.ms": "0"})
+    create_topic(broker.bootstrap, "bc", 2)
+    produce_all(broker.bootstrap, "bc",
+                [{"value": b"a", "partition": 0}] * 6 + [{"value": b"b", "partition": 1}] * 4)
+    adm = AdminClient({"bootstrap.servers": broker.bootstrap})
+    res = ConfigResource(ConfigResource.Type.GROUP, "fan",
+                         set_config={"message.model": "BROADCASTING"})
+    adm.alter_configs([res])[res].result(15)
+    commits = {"w0": (6, 4), "w1": (2, 1)}
+    cs = {cid: consumer(broker.bootstrap, **{"group.id": "fan", "client.id": cid,
+                                             "auto.offset.reset": "earliest"})
+          for cid in commits}
+    try:
+        for c in cs.values():
+            c.subscribe(["bc"])
+        for cid, c in cs.items():
+            # Broadcast: every member gets both partitions.
+            wait_for(lambda: ([x.poll(0.05) for x in cs.values()], len(c.assignment()) == 2)[1],
+                     timeout=30, what=f"{cid} assigned both partitions")
+        for cid, (p0, p1) in commits.items():
+            cs[cid].commit(offsets=[TopicPartition("bc", 0, p0), TopicPartition("bc", 1, p1)],
+                           asynchronous=False)
+        g = get_json(broker, "/v1/groups/fan")
+        assert g["message_model"] == "BROADCASTING"
+        assert g["offsets"] == []
+        got = {i["instance"]: ([(o["partition"], o["committed_offset"], o["high_watermark"],
+                                 o["lag"]) for o in i["offsets"]], i["total_lag"])
+               for i in g["instances"]}
+        assert got == {"w0": ([(0, 6, 6, 0), (1, 4, 4, 0)], 0),
+                       "w1": ([(0, 2, 6, 4), (1, 1, 4, 3)], 7)}
+        assert g["total_lag"] == 7
+        samples, _ = scrape(broker)
+        assert metric(samples, "runnel_group_lag", group="fan", topic="bc", partition="0",
+                      instance="w1") == 4
+        assert metric(samples, "runnel_group_lag", group="fan", topic="bc", partition="1",
+                      instance="w0") == 0
+    finally:
+        for c in cs.values():
+            c.close()
+    plain = get_json(broker, "/v1/groups")["groups"]
+    assert [x["group_id"] for x in plain] == ["fan"]
+
+
 # Base time of the records: 2026-01-01T00:00:00Z.
 T0 = 1767225600000
 BIN_VALUE = bytes(range(256))

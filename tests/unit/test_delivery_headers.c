@@ -128,10 +128,10 @@ static void test_rewrite(void)
     hdr_builder_copy(&hb, o.rec.headers, o.rec.headers_end, drop);
     hdr_builder_add_i64(&hb, HDR_RETRY_COUNT, 3);
     hdr_builder_add(&hb, "n", NULL, -1);
-    CHECK(!hb.oom);
+    CHECK(!hb.w.err);
     CHECK_EQ_INT(hb.count, 4);
     /* Read the new section back: a, b, retry-count 3, n (null). */
-    const uint8_t *pos = hb.buf, *end = hb.buf + hb.len;
+    const uint8_t *pos = hb.w.buf, *end = hb.w.buf + hb.w.len;
     struct batch_header_kv kv;
     const char *want_k[] = {"a", "b", HDR_RETRY_COUNT, "n"};
     const char *want_v[] = {"1", "", "3", NULL};

@@ -1,9 +1,10 @@
-/* Parsing of --to-datetime values (see datetime.h). */
+/* ISO 8601 times (see timefmt.h). */
+#include "common/timefmt.h"
+
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-#include "cli/datetime.h"
 
 static int days_in_month(int year, int month)
 {
@@ -35,19 +36,15 @@ static int take_char(const char **p, char c)
     return 0;
 }
 
-/*
- * YYYY-MM-DDTHH:MM:SS[.fraction][Z|+hh:mm|-hh:mm|+hhmm], the format
- * kafka-consumer-groups.sh takes; without a zone the local time zone
- * applies, as in Kafka's tool.  Milliseconds since the epoch in *ms.
- */
-int cli_parse_datetime(const char *s, int64_t *ms)
+int timefmt_parse(const char *s, bool local_if_no_zone, int64_t *ms)
 {
     const char *p = s;
     int year, mon, day, hour, min, sec, frac_ms = 0;
     if ((year = take_digits(&p, 4)) < 0 || take_char(&p, '-') || (mon = take_digits(&p, 2)) < 0 ||
-        take_char(&p, '-') || (day = take_digits(&p, 2)) < 0 || take_char(&p, 'T') ||
-        (hour = take_digits(&p, 2)) < 0 || take_char(&p, ':') || (min = take_digits(&p, 2)) < 0 ||
-        take_char(&p, ':') || (sec = take_digits(&p, 2)) < 0)
+        take_char(&p, '-') || (day = take_digits(&p, 2)) < 0 ||
+        (take_char(&p, 'T') && take_char(&p, 't')) || (hour = take_digits(&p, 2)) < 0 ||
+        take_char(&p, ':') || (min = take_digits(&p, 2)) < 0 || take_char(&p, ':') ||
+        (sec = take_digits(&p, 2)) < 0)
         return -1;
     if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) ||
         hour > 23 || min > 59 || sec > 59)
@@ -66,7 +63,7 @@ int cli_parse_datetime(const char *s, int64_t *ms)
             return -1;
     }
     int has_zone = 0, zone_min = 0;
-    if (*p == 'Z') {
+    if (*p == 'Z' || *p == 'z') {
         has_zone = 1;
         p++;
     } else if (*p == '+' || *p == '-') {
@@ -83,7 +80,7 @@ int cli_parse_datetime(const char *s, int64_t *ms)
         has_zone = 1;
         zone_min = sign * (zh * 60 + zm);
     }
-    if (*p)
+    if (*p || (!has_zone && !local_if_no_zone))
         return -1;
 
     struct tm tm;
@@ -105,4 +102,17 @@ int cli_parse_datetime(const char *s, int64_t *ms)
         return -1;
     *ms = (int64_t)t * 1000 + frac_ms;
     return 0;
+}
+
+void timefmt_format(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    int frac = (int)(ms - (int64_t)t * 1000);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
