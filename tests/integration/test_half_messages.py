@@ -244,14 +244,15 @@ def test_half_headers_mean_nothing_on_normal_topics(make_broker):
 
 
 # ----------------------------------------------------------- bad input
+# case: (headers of the bad record, what the error message must name)
 BAD = {
-    "half-without-txn-id": [(TXN, b"half"), (PRODUCER_GROUP, PG.encode())],
-    "half-without-producer-group": [(TXN, b"half"), (TXN_ID, b"tx-x")],
-    "txn-id-too-long": [(TXN, b"half"), (TXN_ID, b"x" * 256), (PRODUCER_GROUP, PG.encode())],
-    "txn-id-already-used": half_headers(b"tx-used"),
-    "commit-unknown-id": [(TXN, b"commit"), (TXN_ID, b"tx-never-sent")],
-    "rollback-unknown-id": [(TXN, b"rollback"), (TXN_ID, b"tx-never-sent")],
-    "half-and-delayed": half_headers(b"tx-d", [(DELAY_MS, b"1000")]),
+    "half-without-txn-id": ([(TXN, b"half"), (PRODUCER_GROUP, PG.encode())], TXN_ID),
+    "half-without-producer-group": ([(TXN, b"half"), (TXN_ID, b"tx-x")], PRODUCER_GROUP),
+    "txn-id-too-long": ([(TXN, b"half"), (TXN_ID, b"x" * 256), (PRODUCER_GROUP, PG.encode())], TXN_ID),
+    "txn-id-already-used": (half_headers(b"tx-used"), "tx-used"),
+    "commit-unknown-id": ([(TXN, b"commit"), (TXN_ID, b"tx-never-sent")], "tx-never-sent"),
+    "rollback-unknown-id": ([(TXN, b"rollback"), (TXN_ID, b"tx-never-sent")], "tx-never-sent"),
+    "half-and-delayed": (half_headers(b"tx-d", [(DELAY_MS, b"1000")]), "delay"),
 }
 
 
@@ -261,7 +262,7 @@ def test_bad_transaction_record_rejects_the_whole_batch(make_broker, case):
     txn_topic(b, kind="mixed")  # mixed: half-and-delayed must meet both
     # A pending half message whose id the "already used" case reuses.
     send_half(b, b"tx-used", b"first", partition=2)
-    headers = BAD[case]
+    headers, names = BAD[case]
     res = produce_v8(b.bootstrap, {
         ("orders", 0): [
             (b"k", b"good-half", half_headers(b"tx-good")),
@@ -272,7 +273,9 @@ def test_bad_transaction_record_rejects_the_whole_batch(make_broker, case):
     })
     p0, p1 = res[("orders", 0)], res[("orders", 1)]
     assert p0.error == INVALID_RECORD, res
-    assert p0.message, f"no error message for {case}: {p0}"
+    # The message names the record (batch index 1) and the reason.
+    assert [i for i, _ in p0.record_errors] == [1], p0
+    assert p0.message and names in p0.message, p0
     assert (p1.error, p1.base_offset) == (0, 0), res
     assert highs(b) == [0, 1, 0]
 
