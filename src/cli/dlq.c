@@ -16,6 +16,7 @@
  * started, and stop there.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ struct dlq_args {
     const char *group;
     int64_t limit;
     char dlq[512], retry[512], redrive_group[512];
+    bool exists; /* the dead-letter topic exists (the group ever gave up a record) */
 };
 
 static int parse(struct dlq_args *a, const char *prog, int argc, char **argv)
@@ -127,16 +129,13 @@ static int start_consumer(struct dlq_args *a)
     int rc = cli_client_start(&a->client, RD_KAFKA_CONSUMER, conf);
     if (rc)
         return rc;
+    /* All topics, without naming ours: naming a broker-owned topic
+     * creates it, and a mistyped group should not get one. */
     const struct rd_kafka_metadata *md;
-    const rd_kafka_metadata_topic_t *t;
-    /* Naming the topic creates it (with the retry topic) if the group
-     * never failed anything: then it is simply empty. */
-    if (cli_metadata(&a->client, a->dlq, &md))
+    if (cli_metadata(&a->client, NULL, &md))
         return CLI_FAIL;
-    rc = cli_require_topic(&a->client, md, a->dlq, &t);
+    a->exists = cli_find_topic(md, a->dlq) != NULL;
     rd_kafka_metadata_destroy(md);
-    if (rc)
-        return rc;
     rd_kafka_poll_set_consumer(a->client.rk);
     return CLI_OK;
 }
@@ -242,11 +241,15 @@ static int list_one(struct dlq_args *a, rd_kafka_message_t *m, void *arg)
 static int cmd_list(struct dlq_args *a)
 {
     int rc = start_consumer(a);
-    int64_t committed, low, high;
-    if (rc || (rc = positions(a, &committed, &low, &high)))
+    if (rc)
         return rc;
-    struct list_state st = {.redriven_below = committed};
     printf("OFFSET\tTIMESTAMP\tRETRIES\tFROM\tREASON\tKEY\tVALUE\n");
+    int64_t committed, low, high;
+    if (!a->exists || (rc = positions(a, &committed, &low, &high))) {
+        rd_kafka_consumer_close(a->client.rk);
+        return rc;
+    }
+    struct list_state st = {.redriven_below = committed};
     if (a->limit != 0)
         rc = read_range(a, low, high, list_one, &st);
     rd_kafka_consumer_close(a->client.rk);
@@ -298,8 +301,15 @@ static int redrive_one(struct dlq_args *a, rd_kafka_message_t *m, void *arg)
 static int cmd_redrive(struct dlq_args *a)
 {
     int rc = start_consumer(a);
+    if (rc)
+        return rc;
+    if (!a->exists) {
+        printf("re-drove 0 records (group %s has no dead letters)\n", a->group);
+        rd_kafka_consumer_close(a->client.rk);
+        return CLI_OK;
+    }
     int64_t committed, low, high;
-    if (rc || (rc = positions(a, &committed, &low, &high)))
+    if ((rc = positions(a, &committed, &low, &high)))
         return rc;
     struct redrive_state st = {.next = committed > low ? committed : low};
     struct cli_client pc;
