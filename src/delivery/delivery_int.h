@@ -19,15 +19,19 @@ extern struct delivery_globals dv;
 
 /* release_to_partition's outcomes. */
 #define RELEASE_OK 0
-#define RELEASE_GONE (-1)   /* the target topic or partition no longer exists */
-#define RELEASE_FAILED (-2) /* the append failed (storage): try again later */
+#define RELEASE_GONE (-1)      /* the target topic or partition no longer exists */
+#define RELEASE_FAILED (-2)    /* the append failed (storage): try again later */
+#define RELEASE_TOO_LARGE (-3) /* a record alone exceeds the topic's max.message.bytes */
 
 /*
  * Appends entries that all target one topic and partition, in the given
- * order, as one batch, exactly once (intent, append, mark done).  On
- * RELEASE_OK the entries are marked done; otherwise nothing is marked.
+ * order, exactly once (intent, append, mark done), in as few batches as
+ * the topic's max.message.bytes allows.  *released counts the entries
+ * appended and marked done (all of them on RELEASE_OK); on an error the
+ * rest are untouched, es[*released] first among them (alone the cause
+ * when RELEASE_TOO_LARGE).
  */
-int release_to_partition(struct timer_entry *es, int n, int64_t now_ms);
+int release_to_partition(struct timer_entry *es, int n, int64_t now_ms, int *released);
 
 /* Tells the timer thread an entry is due at due_ms (wakes it if earlier
  * than it planned). */

@@ -357,12 +357,16 @@ static int resolve_half(struct intake *in, const struct ctl_headers *c, bool com
         return rc ? fail(in->out, KERR_KAFKA_STORAGE_ERROR, idx, "timer store: %s", strerror(-rc))
                   : 0;
     }
-    rc = release_to_partition(&e, 1, in->now);
+    int released;
+    rc = release_to_partition(&e, 1, in->now, &released);
     uint64_t id = e.id;
     timer_entry_free(&e);
     if (rc == RELEASE_OK)
         return 0;
     timer_store_unclaim_half(dv.ts, id);
+    if (rc == RELEASE_TOO_LARGE)
+        return fail(in->out, KERR_MESSAGE_TOO_LARGE, idx,
+                    "the half message is larger than the topic's max.message.bytes now");
     return fail(in->out, KERR_KAFKA_STORAGE_ERROR, idx, "could not append the half message");
 }
 

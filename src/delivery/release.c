@@ -123,21 +123,15 @@ static int build_batch(struct timer_entry *es, int n, uint8_t **out, size_t *out
     return rc;
 }
 
-int release_to_partition(struct timer_entry *es, int n, int64_t now_ms)
+/* One batch of es[0..n) into p with the intent protocol. */
+static int release_batch(struct topic *t, struct partition *p, struct timer_entry *es, int n,
+                         int64_t now_ms)
 {
-    struct topic *t = topics_get(es[0].topic, strlen(es[0].topic));
-    struct partition *p = t ? topic_partition(t, es[0].partition) : NULL;
-    if (!p) {
-        if (t)
-            topic_put(t);
-        return RELEASE_GONE;
-    }
     uint8_t *batch;
     size_t blen;
     uint64_t *ids = malloc((size_t)n * sizeof *ids);
     if (!ids || build_batch(es, n, &batch, &blen)) {
         free(ids);
-        topic_put(t);
         return RELEASE_FAILED;
     }
     for (int i = 0; i < n; i++)
@@ -171,7 +165,9 @@ int release_to_partition(struct timer_entry *es, int n, int64_t now_ms)
             rc = RELEASE_OK;
         } else {
             timer_store_intent_clear(dv.ts);
-            rc = arc == PARTITION_DELETED ? RELEASE_GONE : RELEASE_FAILED;
+            rc = arc == PARTITION_DELETED    ? RELEASE_GONE
+                 : arc == PLOG_ERR_TOO_LARGE ? RELEASE_TOO_LARGE
+                                             : RELEASE_FAILED;
         }
     } else if (leo < 0) {
         rc = RELEASE_GONE;
@@ -181,6 +177,41 @@ int release_to_partition(struct timer_entry *es, int n, int64_t now_ms)
         flush_if_sync(t, p);
     free(batch);
     free(ids);
+    return rc;
+}
+
+/* An upper bound of a record's encoded size in a batch. */
+static int64_t record_bytes(const struct timer_entry *e)
+{
+    return 40 + (e->key_len > 0 ? e->key_len : 0) + (e->value_len > 0 ? e->value_len : 0) +
+           (int64_t)e->headers_len;
+}
+
+int release_to_partition(struct timer_entry *es, int n, int64_t now_ms, int *released)
+{
+    *released = 0;
+    struct topic *t = topics_get(es[0].topic, strlen(es[0].topic));
+    struct partition *p = t ? topic_partition(t, es[0].partition) : NULL;
+    if (!p) {
+        if (t)
+            topic_put(t);
+        return RELEASE_GONE;
+    }
+    /* Batches within the topic's max.message.bytes: many small records
+     * due at once go in one batch, large ones in several. */
+    int64_t limit = t->settings.log.max_message_bytes - BATCH_HEADER_SIZE;
+    int rc = RELEASE_OK;
+    for (int i = 0; i < n && rc == RELEASE_OK;) {
+        int k = i + 1;
+        int64_t bytes = record_bytes(&es[i]);
+        while (k < n && bytes + record_bytes(&es[k]) <= limit)
+            bytes += record_bytes(&es[k++]);
+        /* A record alone over the limit fails alone (k == i + 1). */
+        rc = release_batch(t, p, es + i, k - i, now_ms);
+        if (rc == RELEASE_OK)
+            *released = k;
+        i = k;
+    }
     topic_put(t);
     return rc;
 }
@@ -268,17 +299,34 @@ static void release_taken(struct timer_entry *es, int n, int64_t now)
                 group[g++] = es[j];
                 done[j] = true;
             }
-        int rc = release_to_partition(group, g, now);
-        if (rc == RELEASE_GONE) {
-            rlog_warn("discarding %d held-back records: topic %s partition %" PRId32 " is gone", g,
-                      group[0].topic, group[0].partition);
-            for (int k = 0; k < g; k++)
-                timer_store_mark(dv.ts, &group[k].id, 1, TIMER_DISCARDED);
-        } else if (rc == RELEASE_FAILED) {
-            rlog_warn("cannot release %d records to %s-%" PRId32 "; retrying in 1 s", g,
-                      group[0].topic, group[0].partition);
-            for (int k = 0; k < g; k++)
-                timer_store_reschedule(dv.ts, group[k].id, now + 1000, -1);
+        for (int off = 0; off < g;) {
+            int done;
+            int rc = release_to_partition(group + off, g - off, now, &done);
+            off += done;
+            if (rc == RELEASE_OK)
+                break;
+            if (rc == RELEASE_TOO_LARGE) {
+                /* The topic's max.message.bytes shrank since it was
+                 * accepted: it can never be appended. */
+                rlog_warn("discarding a held-back record for %s-%" PRId32
+                          ": larger than the topic's max.message.bytes",
+                          group[off].topic, group[off].partition);
+                timer_store_mark(dv.ts, &group[off].id, 1, TIMER_DISCARDED);
+                off++;
+                continue;
+            }
+            if (rc == RELEASE_GONE) {
+                rlog_warn("discarding %d held-back records: %s-%" PRId32 " is gone", g - off,
+                          group[off].topic, group[off].partition);
+                for (int k = off; k < g; k++)
+                    timer_store_mark(dv.ts, &group[k].id, 1, TIMER_DISCARDED);
+            } else {
+                rlog_warn("cannot release %d records to %s-%" PRId32 "; retrying in 1 s", g - off,
+                          group[off].topic, group[off].partition);
+                for (int k = off; k < g; k++)
+                    timer_store_reschedule(dv.ts, group[k].id, now + 1000, -1);
+            }
+            break;
         }
     }
     free(done);
