@@ -57,7 +57,11 @@ def test_delays_and_levels_come_out_in_due_order_never_early(make_broker):
     try:
         sent_s = time.time()
         sent_ms = int(sent_s * 1000)  # floor: the broker's receipt is at or after it
-        at_ms = sent_ms + 2000
+        # The absolute time comes last with 1.5 s to spare over the
+        # latest relative one, so a slow send (a busy machine) cannot
+        # move the broker's receipt, which the relative ones count from,
+        # past it.
+        at_ms = sent_ms + 4000
         # (value, control header, due relative to receipt in ms or None
         # for the absolute one)
         plan = [
@@ -65,7 +69,7 @@ def test_delays_and_levels_come_out_in_due_order_never_early(make_broker):
             ("lvl1-a", (DELAY_LEVEL, b"1"), 1000),
             ("d1000-a", (DELAY_MS, b"1000"), 1000),
             ("d1500", (DELAY_MS, b"1500"), 1500),
-            ("at2000", (DELIVER_AT_MS, str(at_ms).encode()), None),
+            ("at4000", (DELIVER_AT_MS, str(at_ms).encode()), None),
             ("lvl1-b", (DELAY_LEVEL, b"1"), 1000),
             ("d1000-b", (DELAY_MS, b"1000"), 1000),
             ("d1000-c", (DELAY_MS, b"1000"), 1000),
@@ -78,12 +82,14 @@ def test_delays_and_levels_come_out_in_due_order_never_early(make_broker):
                 "headers": [("app", f"h{i}".encode()), ctl],
                 "timestamp": sent_ms - 5000 + i,  # CreateTime, kept as set
             })
-        produce_all(b.bootstrap, "d", records, conf={"linger.ms": 20})
+        # One batch, one request: the relative delays share one receipt
+        # time, so their order is the one the test expects.
+        produce_all(b.bootstrap, "d", records, conf={"linger.ms": 100})
         acked_s = time.time()
         # Everything is held back: nothing was appended by the ack.
         assert high(b.bootstrap, "d", 0) == 0
 
-        wait_for(lambda: rcv.count() >= len(plan), timeout=2.5 + 2 * LATE_SLACK + 3,
+        wait_for(lambda: rcv.count() >= len(plan), timeout=4 + 2 * LATE_SLACK + 3,
                  what="every delayed record")
         got = rcv.snapshot()
     finally:
@@ -91,7 +97,7 @@ def test_delays_and_levels_come_out_in_due_order_never_early(make_broker):
         vis.stop()
 
     # Due order; equal due times in the order sent.
-    expected = ["lvl1-a", "d1000-a", "lvl1-b", "d1000-b", "d1000-c", "d1500", "at2000", "d2500"]
+    expected = ["lvl1-a", "d1000-a", "lvl1-b", "d1000-b", "d1000-c", "d1500", "d2500", "at4000"]
     assert [(r.offset, r.value.decode()) for r in got] == list(enumerate(expected))
     assert rcv.errors == []
 
