@@ -66,7 +66,9 @@ def test_every_compression_codec(broker, flag):
     for codec in codecs:
         lines = [f"{codec}-{i}-" + "abc" * (i * 40) for i in range(3)]
         opt = [flag, codec] if flag == "-z" else [flag, f"compression.codec={codec}"]
-        kcat(broker, "-P", "-t", topic, "-p", "0", *opt, input=("\n".join(lines) + "\n").encode())
+        # linger.ms: the three lines in one batch even on a busy machine.
+        kcat(broker, "-P", "-t", topic, "-p", "0", *opt, "-X", "linger.ms=200",
+             input=("\n".join(lines) + "\n").encode())
         expected += lines
     got = read_all(broker, topic, 0)
     assert got == [f"0|{i}||{v}|" for i, v in enumerate(expected)]
