@@ -300,9 +300,9 @@ static void release_taken(struct timer_entry *es, int n, int64_t now)
                 done[j] = true;
             }
         for (int off = 0; off < g;) {
-            int done;
-            int rc = release_to_partition(group + off, g - off, now, &done);
-            off += done;
+            int released;
+            int rc = release_to_partition(group + off, g - off, now, &released);
+            off += released;
             if (rc == RELEASE_OK)
                 break;
             if (rc == RELEASE_TOO_LARGE) {
