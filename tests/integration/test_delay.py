@@ -462,3 +462,31 @@ def test_delayed_count_and_list(make_broker):
     assert [r[4] for r in delayed_list(b, "--limit", "2")] == ["z-20s", "a-30s"]
     # Nothing was appended meanwhile.
     assert [high(b.bootstrap, "a", p) for p in (0, 1)] == [0, 0]
+
+
+def test_configured_levels_and_listing_by_kind(make_broker):
+    """delay.levels replaces the 18 RocketMQ levels; `delayed list --kind`
+    shows one kind of held-back record."""
+    b = make_broker({"delay.levels": "2s 1h"})
+    delay_topic(b, "m", **{"message.type": "mixed"})
+    err, _, _ = produce_one(b.bootstrap, "m", b"in-1h", headers=[(DELAY_LEVEL, b"2")])
+    assert err is None, err
+    err, _, _ = produce_one(b.bootstrap, "m", b"in-2s", headers=[(DELAY_LEVEL, b"1")])
+    assert err is None, err
+    # Level 3 no longer exists.
+    err, _, _ = produce_one(b.bootstrap, "m", b"bad", headers=[(DELAY_LEVEL, b"3")])
+    assert err is not None and err.code() == KafkaError.INVALID_RECORD, err
+    err, _, _ = produce_one(b.bootstrap, "m", b"half", headers=[
+        ("runnel-txn", b"half"), ("runnel-txn-id", b"t-1"), ("runnel-producer-group", b"pg")])
+    assert err is None, err
+
+    assert [r[4] for r in delayed_list(b, "--kind", "delay")] == ["in-2s", "in-1h"]
+    half = delayed_list(b, "--kind", "half")
+    assert [(r[1], r[4]) for r in half] == [("half", "half")]
+    assert [r[4] for r in delayed_list(b, "--kind", "delay", "--limit", "1")] == ["in-2s"]
+    bad = run_cli("delayed", "list", "--kind", "later", "--admin", b.admin_url()[len("http://"):])
+    assert bad.rc == 2 and "--kind" in bad.err
+
+    # Level 1 is 2 s now: released, the 1-hour one and the half stay.
+    wait_for(lambda: high(b.bootstrap, "m", 0) == 1, timeout=10, what="the 2 s record")
+    assert delayed_counts(b)[0] == {"delay": 1, "retry": 0, "half": 1, "total": 2}
