@@ -23,11 +23,6 @@ static int64_t high_watermark(const char *topic, int32_t partition)
     return hw;
 }
 
-static int32_t be32(const uint8_t *p)
-{
-    return (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]);
-}
-
 /*
  * A consumer member's assignment (ConsumerProtocolAssignment: version
  * int16, [topic string, [partition int32]], user_data bytes) as
@@ -38,35 +33,26 @@ static json_t *decode_assignment(const uint8_t *p, int32_t len)
     json_t *arr = json_array();
     if (!arr || len == 0)
         return arr;
-    int32_t pos = 2;
-    if (len < 6)
-        goto bad;
-    int32_t nt = be32(p + pos);
-    pos += 4;
-    for (int32_t i = 0; i < nt; i++) {
-        if (pos + 2 > len)
-            goto bad;
-        int32_t sl = (int16_t)(p[pos] << 8 | p[pos + 1]);
-        pos += 2;
-        if (sl < 0 || pos + sl + 4 > len)
-            goto bad;
-        json_t *topic = json_stringn((const char *)p + pos, (size_t)sl);
-        pos += sl;
-        int32_t np = be32(p + pos);
-        pos += 4;
-        if (!topic || np < 0 || (int64_t)np * 4 > len - pos) {
-            json_decref(topic);
-            goto bad;
-        }
+    kr_t r;
+    kr_init(&r, p, (size_t)len);
+    kr_i16(&r); /* version: the layout is the same in 0-3 */
+    int32_t nt = kr_i32(&r);
+    for (int32_t i = 0; !r.err && i < nt; i++) {
+        kstr_t topic = kr_str(&r);
+        int32_t np = kr_i32(&r);
+        if (r.err || topic.len < 0 || np < 0 || (size_t)np > kr_remaining(&r) / 4)
+            break;
         json_t *parts = json_array();
-        for (int32_t k = 0; k < np; k++, pos += 4)
-            json_array_append_new(parts, json_integer(be32(p + pos)));
-        json_array_append_new(arr, json_pack("{s:o, s:o}", "topic", topic, "partitions", parts));
+        for (int32_t k = 0; k < np; k++)
+            json_array_append_new(parts, json_integer(kr_i32(&r)));
+        json_array_append_new(arr, json_pack("{s:s%, s:o}", "topic", topic.ptr, (size_t)topic.len,
+                                             "partitions", parts));
+    }
+    if (r.err || nt < 0 || json_array_size(arr) != (size_t)nt) {
+        json_decref(arr);
+        return NULL;
     }
     return arr; /* user_data, if any, is the assignor's own business */
-bad:
-    json_decref(arr);
-    return NULL;
 }
 
 /* Committed offsets with high watermark and lag; adds the lags to *total. */

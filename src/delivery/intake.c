@@ -223,6 +223,8 @@ struct intake {
     struct timer_entry_in *pend;
     struct hdr_builder *pend_hb; /* rewritten headers they point into */
     int n_pend, cap_pend;
+    /* First pass: the current batch's last offsetDelta, seen and announced. */
+    int32_t last_delta, want_last_delta;
 };
 
 static int plan_one(void *arg, const struct batch_hdr *h, const struct batch_record *rec,
@@ -235,11 +237,22 @@ static int plan_one(void *arg, const struct batch_hdr *h, const struct batch_rec
     }
     if (idx >= in->n_plans)
         return fail(in->out, KERR_INVALID_RECORD, idx, "more records than the batch header says");
+    in->last_delta = rec->offset_delta;
+    in->want_last_delta = h->last_offset_delta;
     if (plan_record(in->t, rec, in->now, idx, &in->plans[idx], in->out))
         return 1;
     if (in->plans[idx].fate != FATE_APPEND)
         in->held = true;
     return 0;
+}
+
+/* The one check of batch_validate that iterating the records leaves. */
+static int plan_batch_end(void *arg)
+{
+    struct intake *in = arg;
+    bool bad = !in->out->error_code && in->last_delta != in->want_last_delta;
+    in->last_delta = in->want_last_delta = -1;
+    return bad ? fail(in->out, KERR_INVALID_RECORD, -1, "malformed records") : 0;
 }
 
 static void add_now(struct batch_builder *b, int32_t *n, int64_t ts, const struct batch_record *rec,
@@ -460,7 +473,9 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
     out->log_start_offset = -1;
     struct intake in = {.t = t, .p = p, .now = now, .out = out, .first_due = INT64_MAX};
 
-    /* Whole-batch checks first, as plog_append would make them. */
+    /* Whole-batch checks first, as plog_append would make them; the
+     * records themselves are checked by the first pass, which reads them
+     * anyway, so a batch is decoded once before it is stored. */
     int32_t total = 0;
     for (size_t off = 0; off < len;) {
         struct batch_hdr h;
@@ -470,7 +485,7 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         if (rc == PLOG_OK && batch_size(&h) > t->settings.log.max_message_bytes)
             rc = PLOG_ERR_TOO_LARGE;
         if (rc == PLOG_OK)
-            rc = batch_validate(records + off, (size_t)batch_size(&h), true, NULL);
+            rc = batch_validate_header(records + off, (size_t)batch_size(&h), true, &h);
         if (rc == PLOG_OK && (h.attributes & (BATCH_ATTR_CONTROL | BATCH_ATTR_TRANSACTIONAL)))
             rc = PLOG_ERR_UNSUPPORTED;
         if (rc != PLOG_OK) {
@@ -490,7 +505,8 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         return;
     }
     in.n_plans = total;
-    int rc = for_each_record(records, len, plan_one, NULL, &in);
+    in.last_delta = in.want_last_delta = -1;
+    int rc = for_each_record(records, len, plan_one, plan_batch_end, &in);
     if (rc) {
         if (rc < 0)
             fail(out, KERR_INVALID_RECORD, -1, "malformed records");

@@ -4,6 +4,7 @@
  * advertises exactly this table, so a client never sees an API that is
  * not implemented.
  */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "admin/metrics.h"
@@ -93,10 +94,16 @@ static int dispatch(struct kreq *r, const struct kapi **found)
     return api->handle(r);
 }
 
+/* Request bytes are the frame and its length prefix. */
+static void count_done(const struct kreq *r, int16_t key, bool answered)
+{
+    metrics_request_done(key, r->arrival_ns, (int64_t)r->frame_len + 4,
+                         answered ? kw_total(&r->out) : 0);
+}
+
 void kafka_count_response(const struct kreq *r)
 {
-    metrics_request_done(r->hdr.api_key, r->arrival_ns, (int64_t)r->frame_len + 4,
-                         r->noresp ? 0 : kw_total(&r->out));
+    count_done(r, r->hdr.api_key, !r->noresp);
 }
 
 /* Runs the handler and counts the request: answered now, or failed
@@ -109,8 +116,7 @@ int kafka_dispatch(struct kreq *r)
     if (!api)
         return rc;
     if (rc == KH_DONE || rc == KH_NORESP)
-        metrics_request_done(api->key, r->arrival_ns, (int64_t)r->frame_len + 4,
-                             rc == KH_DONE ? kw_total(&r->out) : 0);
+        count_done(r, api->key, rc == KH_DONE);
     else if (rc == KH_CLOSE)
         metrics_request_failed(api->key);
     return rc;

@@ -80,7 +80,7 @@ static int64_t fetch_collect(struct fetch_state *st)
             pr->partition_index = fp->partition;
             pr->aborted_transactions_count = -1;
             pr->records = (krecords_t){.ptr = NULL, .len = 0, .fd = -1};
-            if (t && t->view) {
+            if (t && topic_is_view(t)) {
                 struct fetch_view_io io = {.limit = fp->partition_max_bytes,
                                            .marker = q->isolation_level == 1};
                 if (io.limit > budget)

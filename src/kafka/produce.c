@@ -168,6 +168,9 @@ int handle_produce(struct kreq *r)
             if (t)
                 st->topics[st->n_topics++] = t;
         }
+        /* A filtered view takes no writes: one answer for its partitions. */
+        const char *refusal = NULL;
+        int16_t refused = t ? topic_write_refusal(t, &refusal) : 0;
         for (int32_t j = 0; j < np; j++) {
             struct produce_request_partition_produce_data *pd = &td->partition_data[j];
             struct produce_response_partition_produce_response *pr = &tr->partition_responses[j];
@@ -176,13 +179,9 @@ int handle_produce(struct kreq *r)
             pr->base_offset = -1;
             pr->log_append_time_ms = -1;
             pr->log_start_offset = -1;
-            if (!t) {
-                pr->error_code = terr;
-                continue;
-            }
-            const char *refusal;
-            if ((pr->error_code = topic_write_refusal(t, &refusal))) {
-                pr->error_message = kstr_c(refusal); /* a filtered view */
+            if (!t || refused) {
+                pr->error_code = t ? refused : terr;
+                pr->error_message = kstr_c(refusal);
                 continue;
             }
             struct partition *p = topic_partition(t, pd->index);

@@ -227,20 +227,28 @@ void batch_records_end(struct batch_records *rs)
     rs->owned = NULL;
 }
 
+int batch_validate_header(const uint8_t *p, size_t len, bool strict, struct batch_hdr *h)
+{
+    int rc = batch_parse_header(p, len, INT32_MAX, h);
+    if (rc != PLOG_OK)
+        return rc;
+    if ((uint64_t)batch_size(h) != len)
+        return PLOG_ERR_CORRUPT;
+    if (batch_compute_crc(p, len) != h->crc)
+        return PLOG_ERR_CORRUPT;
+    if (batch_codec(h) > COMPRESS_ZSTD)
+        return PLOG_ERR_INVALID;
+    if (strict && (h->records_count <= 0 || h->last_offset_delta != h->records_count - 1))
+        return PLOG_ERR_INVALID;
+    return PLOG_OK;
+}
+
 int batch_validate(const uint8_t *p, size_t len, bool strict, struct batch_info *info)
 {
     struct batch_hdr h;
-    int rc = batch_parse_header(p, len, INT32_MAX, &h);
+    int rc = batch_validate_header(p, len, strict, &h);
     if (rc != PLOG_OK)
         return rc;
-    if ((uint64_t)batch_size(&h) != len)
-        return PLOG_ERR_CORRUPT;
-    if (batch_compute_crc(p, len) != h.crc)
-        return PLOG_ERR_CORRUPT;
-    if (batch_codec(&h) > COMPRESS_ZSTD)
-        return PLOG_ERR_INVALID;
-    if (strict && (h.records_count <= 0 || h.last_offset_delta != h.records_count - 1))
-        return PLOG_ERR_INVALID;
 
     struct batch_records rs;
     rc = batch_records_begin(p, &h, &rs);

@@ -96,6 +96,11 @@ struct batch_info {
  * does for client appends.  `info` may be NULL.
  */
 int batch_validate(const uint8_t *p, size_t len, bool strict, struct batch_info *info);
+/* batch_validate's checks that need no record: header, size, CRC, codec
+ * and (strict) the count.  Iterating the records (batch_records_next)
+ * checks their framing, count and order; what is left is that the last
+ * offsetDelta is the header's lastOffsetDelta. */
+int batch_validate_header(const uint8_t *p, size_t len, bool strict, struct batch_hdr *h);
 
 /* ---- records ---- */
 
