@@ -482,34 +482,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 /* ---- start and stop ---- */
 
 /* "host:port" or "[v6]:port"; an empty host means every address. */
-static int parse_hostport(const char *v, char *host, size_t hostlen, int *port, char *err,
-                          size_t errlen)
-{
-    const char *colon = strrchr(v, ':');
-    if (!colon) {
-        snprintf(err, errlen, "admin.listener '%s': expected host:port", v);
-        return -1;
-    }
-    size_t hl = (size_t)(colon - v);
-    if (hl >= hostlen) {
-        snprintf(err, errlen, "admin.listener '%s': host too long", v);
-        return -1;
-    }
-    memcpy(host, v, hl);
-    host[hl] = 0;
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    int64_t x;
-    if (admin_parse_i64(colon + 1, 0, 65535, &x)) {
-        snprintf(err, errlen, "admin.listener '%s': bad port", v);
-        return -1;
-    }
-    *port = (int)x;
-    return 0;
-}
-
 static int open_listener(const char *host, int port, int *family, char *err, size_t errlen)
 {
     struct net_listener l;
@@ -549,7 +521,7 @@ int admin_start(const struct broker_config *cfg, char *err, size_t errlen)
     }
     char host[256];
     int port, family = AF_INET;
-    if (parse_hostport(listener, host, sizeof host, &port, err, errlen))
+    if (config_parse_hostport("admin.listener", listener, host, sizeof host, &port, err, errlen))
         return -1;
     int fd = open_listener(host, port, &family, err, errlen);
     if (fd < 0)

@@ -385,23 +385,19 @@ static const char *value_of(const struct broker_config *c, const char *key)
 }
 
 /* "PLAINTEXT://host:port" (or "host:port"); an empty host means all. */
-static int parse_listener(const char *v, char *host, size_t hostlen, int *port, char *err,
-                          size_t errlen)
+int config_parse_hostport(const char *what, const char *v, char *host, size_t hostlen, int *port,
+                          char *err, size_t errlen)
 {
     const char *p = strstr(v, "://");
     p = p ? p + 3 : v;
-    if (!strncmp(v, "SSL", 3) || !strncmp(v, "SASL", 4)) {
-        snprintf(err, errlen, "listener '%s': only PLAINTEXT is supported", v);
-        return -1;
-    }
     const char *colon = strrchr(p, ':');
     if (!colon) {
-        snprintf(err, errlen, "listener '%s': expected host:port", v);
+        snprintf(err, errlen, "%s '%s': expected host:port", what, v);
         return -1;
     }
     size_t hl = (size_t)(colon - p);
     if (hl >= hostlen) {
-        snprintf(err, errlen, "listener '%s': host too long", v);
+        snprintf(err, errlen, "%s '%s': host too long", what, v);
         return -1;
     }
     memcpy(host, p, hl);
@@ -412,11 +408,21 @@ static int parse_listener(const char *v, char *host, size_t hostlen, int *port, 
     }
     int64_t x;
     if (parse_long(colon + 1, &x) || x < 0 || x > 65535) {
-        snprintf(err, errlen, "listener '%s': bad port", v);
+        snprintf(err, errlen, "%s '%s': bad port", what, v);
         return -1;
     }
     *port = (int)x;
     return 0;
+}
+
+static int parse_listener(const char *v, char *host, size_t hostlen, int *port, char *err,
+                          size_t errlen)
+{
+    if (!strncmp(v, "SSL", 3) || !strncmp(v, "SASL", 4)) {
+        snprintf(err, errlen, "listener '%s': only PLAINTEXT is supported", v);
+        return -1;
+    }
+    return config_parse_hostport("listener", v, host, hostlen, port, err, errlen);
 }
 
 static int64_t long_of(const struct broker_config *c, const char *key)
