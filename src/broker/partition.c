@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/fsutil.h"
+#include "common/kerr.h"
 #include "common/rlog.h"
 
 struct partition *partition_open(struct topic *t, int32_t index, const char *dir,
@@ -135,4 +136,24 @@ void partition_unwatch(struct partition *p, struct partition_waiter *w)
         atomic_fetch_sub(&p->n_waiters, 1);
     }
     pthread_mutex_unlock(&p->wait_mu);
+}
+
+int16_t kerr_from_append(int rc)
+{
+    switch (rc) {
+    case PLOG_OK:
+        return KERR_NONE;
+    case PLOG_ERR_CORRUPT:
+        return KERR_CORRUPT_MESSAGE;
+    case PLOG_ERR_INVALID:
+        return KERR_INVALID_RECORD;
+    case PLOG_ERR_TOO_LARGE:
+        return KERR_MESSAGE_TOO_LARGE;
+    case PLOG_ERR_UNSUPPORTED:
+        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
+    case PARTITION_DELETED:
+        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    default:
+        return KERR_KAFKA_STORAGE_ERROR;
+    }
 }

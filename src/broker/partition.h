@@ -72,4 +72,8 @@ static inline int64_t partition_hw(struct partition *p)
 
 #define PARTITION_DELETED (-100)
 
+/* The Kafka error for a failed partition_append: a plog_err, or
+ * PARTITION_DELETED when the topic went meanwhile. */
+int16_t kerr_from_append(int rc);
+
 #endif

@@ -43,7 +43,7 @@
 #include "common/name_table.h"
 #include "common/rlog.h"
 #include "delivery/system_topics.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 static struct {
     pthread_rwlock_t lock;

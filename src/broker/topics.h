@@ -21,7 +21,7 @@
 #include "broker/partition.h"
 #include "broker/view.h"
 #include "common/kbuf.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 struct partition_set {
     int32_t n;

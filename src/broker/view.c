@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "broker/topics.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 struct topic_view *view_new(void)
 {

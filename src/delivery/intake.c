@@ -20,7 +20,7 @@
 #include "common/rlog.h"
 #include "delivery/delivery_int.h"
 #include "delivery/headers.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 enum fate {
     FATE_APPEND,   /* to the log now */

@@ -29,7 +29,7 @@
 #include "broker/topics.h"
 #include "common/rlog.h"
 #include "group/group_int.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "storage/batch.h"
 
 /* Versions of ConsumerProtocolAssignment this coordinator writes: its

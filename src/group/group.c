@@ -14,7 +14,7 @@
 #include "common/clock.h"
 #include "common/rlog.h"
 #include "group/group_int.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 struct coordinator gc = {.mu = PTHREAD_MUTEX_INITIALIZER};
 

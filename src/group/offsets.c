@@ -17,7 +17,7 @@
 #include "broker/topics.h"
 #include "common/clock.h"
 #include "group/group_int.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 static bool partition_exists(kstr_t topic, int32_t partition)
 {

@@ -23,7 +23,7 @@
 
 #include "common/rlog.h"
 #include "group/group_int.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 #define MODEL_KEY "message.model"
 #define INSTANCES_KEY "broadcast.instances"

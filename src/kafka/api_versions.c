@@ -1,5 +1,5 @@
 /* ApiVersions: the table in dispatch.c, nothing more and nothing less. */
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

@@ -5,7 +5,7 @@
  * segments below the new start go at the next retention pass.
  */
 #include "broker/topics.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

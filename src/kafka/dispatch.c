@@ -9,7 +9,7 @@
 
 #include "admin/metrics.h"
 #include "common/rlog.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

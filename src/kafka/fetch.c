@@ -21,7 +21,7 @@
 
 #include "broker/topics.h"
 #include "common/clock.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/fetch_view.h"
 #include "kafka/handlers.h"
 #include "net/server.h"

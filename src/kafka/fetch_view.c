@@ -34,7 +34,7 @@
 
 #include "common/rlog.h"
 #include "filter/scan.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 
 /* Reads exactly len bytes at off; 0 or -1. */
 static int pread_all(int fd, uint8_t *buf, size_t len, int64_t off)

@@ -3,7 +3,7 @@
 
 #include "broker/topics.h"
 #include "group/group.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "group/group.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "net/conn.h"
 #include "net/server.h"

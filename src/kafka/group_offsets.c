@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "group/group.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

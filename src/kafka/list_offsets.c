@@ -5,7 +5,7 @@
  * is a position a consumer of the view can fetch from.
  */
 #include "broker/topics.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

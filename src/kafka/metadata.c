@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "broker/topics.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

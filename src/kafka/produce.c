@@ -14,7 +14,7 @@
 #include "broker/topics.h"
 #include "common/clock.h"
 #include "delivery/delivery.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "net/server.h"
 #include "proto/gen/msgs.h"

@@ -11,7 +11,7 @@
 
 #include "broker/topics.h"
 #include "group/group.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 

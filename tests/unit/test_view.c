@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "broker/view.h"
-#include "kafka/errors.h"
+#include "common/kerr.h"
 #include "tap.h"
 
 static struct config_overrides overrides(const char *const *kv)

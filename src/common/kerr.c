@@ -1,27 +1,4 @@
-#include "kafka/errors.h"
-
-#include "broker/partition.h"
-#include "storage/plog.h"
-
-int16_t kerr_from_append(int rc)
-{
-    switch (rc) {
-    case PLOG_OK:
-        return KERR_NONE;
-    case PLOG_ERR_CORRUPT:
-        return KERR_CORRUPT_MESSAGE;
-    case PLOG_ERR_INVALID:
-        return KERR_INVALID_RECORD;
-    case PLOG_ERR_TOO_LARGE:
-        return KERR_MESSAGE_TOO_LARGE;
-    case PLOG_ERR_UNSUPPORTED:
-        return KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT;
-    case PARTITION_DELETED:
-        return KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    default:
-        return KERR_KAFKA_STORAGE_ERROR;
-    }
-}
+#include "common/kerr.h"
 
 const char *kerr_name(int code)
 {

@@ -1,6 +1,12 @@
-/* Kafka error codes (the protocol guide's "Error Codes"; values fixed). */
-#ifndef RUNNEL_KAFKA_ERRORS_H
-#define RUNNEL_KAFKA_ERRORS_H
+/*
+ * Kafka error codes (the protocol guide's "Error Codes"; values fixed).
+ *
+ * Below every layer that answers a client (kafka/, broker/, group/,
+ * delivery/, admin/), so each can return the code it means without
+ * reaching up into the protocol handlers.
+ */
+#ifndef RUNNEL_COMMON_KERR_H
+#define RUNNEL_COMMON_KERR_H
 
 #include <stdint.h>
 
@@ -52,8 +58,5 @@ enum kerr {
 
 /* The name Kafka gives a code, for log lines and error messages. */
 const char *kerr_name(int code);
-/* The Kafka error for a failed append: a plog_err (storage/plog.h), or
- * PARTITION_DELETED (broker/partition.h) when the topic went meanwhile. */
-int16_t kerr_from_append(int rc);
 
 #endif
