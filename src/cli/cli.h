@@ -7,7 +7,7 @@
 #ifndef RUNNEL_CLI_H
 #define RUNNEL_CLI_H
 
-int cmd_broker(int argc, char **argv);   /* broker/broker_main.c */
+int cmd_broker(int argc, char **argv);   /* app/broker_main.c */
 int cmd_topic(int argc, char **argv);    /* cli/topic.c */
 int cmd_produce(int argc, char **argv);  /* cli/produce.c */
 int cmd_consume(int argc, char **argv);  /* cli/consume.c */
