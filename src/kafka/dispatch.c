@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "admin/metrics.h"
+#include "common/metrics.h"
 #include "common/rlog.h"
 #include "common/kerr.h"
 #include "kafka/handlers.h"

@@ -9,7 +9,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "admin/metrics.h"
+#include "common/metrics.h"
 #include "common/rlog.h"
 #include "kafka/request.h"
 #include "net/server.h"
