@@ -16,8 +16,17 @@
 
 #include "net/loop.h"
 
-struct broker_config;
 struct conn;
+
+/* Where and how to listen, as plain values (the broker's settings are
+ * not net's business). */
+struct net_params {
+    const char *host;  /* "" or NULL: every address */
+    int port;          /* 0: a free port (server_port() tells which) */
+    const char *what;  /* the setting named in error messages, e.g. "listeners" */
+    int threads;       /* event-loop threads, at least 1 */
+    int32_t max_frame; /* larger frames close the connection (socket.request.max.bytes) */
+};
 
 struct worker {
     int id;
@@ -28,10 +37,10 @@ struct worker {
     struct conn *conns; /* every open connection, for shutdown */
     int n_conns;
     struct conn *graveyard; /* closed, freed before the loop sleeps */
-    int32_t max_frame;      /* socket.request.max.bytes */
+    int32_t max_frame;      /* net_params.max_frame */
 };
 
-int server_start(const struct broker_config *cfg, char *err, size_t errlen);
+int server_start(const struct net_params *p, char *err, size_t errlen);
 /* The port actually bound (useful with port 0). */
 int server_port(void);
 /* Stops accepting, closes every connection, joins the threads. */
