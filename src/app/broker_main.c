@@ -34,6 +34,7 @@
 #include "common/rlog.h"
 #include "delivery/delivery.h"
 #include "group/group.h"
+#include "kafka/request.h"
 #include "net/server.h"
 
 #define CLEAN_MARKER ".runnel-clean-shutdown"
@@ -192,7 +193,7 @@ int cmd_broker(int argc, char **argv)
     if (flusher_start() ||
         compaction_start(config_long(&cfg, "log.cleaner.backoff.ms"),
                          config_long(&cfg, "log.cleaner.dedupe.buffer.size")) ||
-        keyindexer_start() || server_start(&listen, err, sizeof err)) {
+        keyindexer_start() || server_start(&listen, &kafka_net_handlers, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
         keyindexer_stop();
         compaction_stop();

@@ -79,10 +79,10 @@ static int open_listener(const struct net_params *p, char *err, size_t errlen)
     return l.fd;
 }
 
-int server_start(const struct net_params *p, char *err, size_t errlen)
+int server_start(const struct net_params *p, const struct net_handlers *h, char *err, size_t errlen)
 {
-    if (p->threads < 1) {
-        snprintf(err, errlen, "no network thread");
+    if (p->threads < 1 || !h->on_request) {
+        snprintf(err, errlen, p->threads < 1 ? "no network thread" : "no request handler");
         return -1;
     }
     srv.listen_fd = open_listener(p, err, errlen);
@@ -102,6 +102,7 @@ int server_start(const struct net_params *p, char *err, size_t errlen)
         w->rbuf_cap = RBUF_SIZE;
         w->rbuf = malloc(RBUF_SIZE);
         w->max_frame = p->max_frame;
+        w->h = *h;
         if (!w->loop || !w->rbuf) {
             snprintf(err, errlen, "cannot create network thread %d", i);
             return -1;
