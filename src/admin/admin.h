@@ -25,7 +25,7 @@
  * 4xx/5xx status.
  *
  * Metrics: GET /metrics writes the Prometheus text format (0.0.4).  The
- * hot-path counters are in admin/metrics.h; other modules add their own
+ * hot-path counters are in common/metrics.h; other modules add their own
  * lines with metrics_add_collector(), called on every scrape.
  */
 #ifndef RUNNEL_ADMIN_H

@@ -2,7 +2,7 @@
  * GET /metrics: the Prometheus text format, version 0.0.4.
  *
  * Families written here: the per-API request counters and latency
- * histograms (summed over the threads' shards, see metrics.h), the
+ * histograms (summed over the threads' shards, see common/metrics.h), the
  * connection counters and the uptime.  topics.c adds the partition and
  * log families, groups.c the group lag; then every collector registered
  * with metrics_add_collector() adds its own.  Each family is one
@@ -15,43 +15,15 @@
 #include <string.h>
 
 #include "admin/admin_int.h"
-#include "admin/metrics.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "kafka/handlers.h"
 
-/* 100 us .. 10 s, the 1-2.5-5 steps Prometheus clients use. */
-const int64_t metrics_bucket_ns[METRICS_BUCKETS] = {
-    100000,   250000,    500000,    1000000,   2500000,    5000000,    10000000,   25000000,
-    50000000, 100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
-};
+/* The bounds of metrics_bucket_ns (common/metrics.c), as Prometheus labels. */
 static const char *const bucket_le[METRICS_BUCKETS] = {
     "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
     "0.05",   "0.1",     "0.25",   "0.5",   "1",      "2.5",   "5",    "10",
 };
-
-_Thread_local struct metrics_shard *metrics_tls;
-static struct metrics_shard *_Atomic shards;
-_Atomic int64_t metrics_conns_open;
-_Atomic uint64_t metrics_conns_accepted;
-
-struct metrics_shard *metrics_shard_new(void)
-{
-    struct metrics_shard *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
-    /* Push onto the list; the scrape walks it without a lock. */
-    struct metrics_shard *head = atomic_load(&shards);
-    do
-        s->next = head;
-    while (!atomic_compare_exchange_weak(&shards, &head, s));
-    metrics_tls = s;
-    return s;
-}
-
-struct metrics_shard *metrics_shards(void)
-{
-    return atomic_load(&shards);
-}
 
 /* ---- collectors ---- */
 

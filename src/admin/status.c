@@ -5,10 +5,10 @@
 #include <stdatomic.h>
 
 #include "admin/admin_int.h"
-#include "admin/metrics.h"
 #include "broker/config.h"
 #include "broker/topics.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "common/version.h"
 
 int admin_handle_status(const struct admin_request *rq, json_t **body)

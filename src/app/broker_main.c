@@ -34,6 +34,7 @@
 #include "common/rlog.h"
 #include "delivery/delivery.h"
 #include "group/group.h"
+#include "kafka/request.h"
 #include "net/server.h"
 
 #define CLEAN_MARKER ".runnel-clean-shutdown"
@@ -180,11 +181,19 @@ int cmd_broker(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
+    /* The Kafka listener, in net/'s terms. */
+    struct net_params listen = {
+        .host = cfg.listen_host,
+        .port = cfg.listen_port,
+        .what = "listeners",
+        .threads = cfg.num_network_threads,
+        .max_frame = cfg.socket_request_max_bytes,
+    };
     err[0] = 0;
     if (flusher_start() ||
         compaction_start(config_long(&cfg, "log.cleaner.backoff.ms"),
                          config_long(&cfg, "log.cleaner.dedupe.buffer.size")) ||
-        keyindexer_start() || server_start(&cfg, err, sizeof err)) {
+        keyindexer_start() || server_start(&listen, &kafka_net_handlers, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err[0] ? err : "cannot start threads");
         keyindexer_stop();
         compaction_stop();

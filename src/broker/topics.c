@@ -42,7 +42,7 @@
 #include "common/fsutil.h"
 #include "common/name_table.h"
 #include "common/rlog.h"
-#include "delivery/system_topics.h"
+#include "broker/system_topics.h"
 #include "common/kerr.h"
 
 static struct {

@@ -34,7 +34,7 @@ struct topic {
     kuuid_t id;
     atomic_int refs;
     atomic_bool deleted;
-    uint8_t systopic; /* enum systopic (delivery/system_topics.h), from the name */
+    uint8_t systopic; /* enum systopic (broker/system_topics.h), from the name */
     struct partition_set *_Atomic parts;
     struct config_overrides overrides; /* under the registry lock */
     struct topic_settings settings;    /* under the registry lock */

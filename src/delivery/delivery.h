@@ -26,7 +26,7 @@
 
 #include "broker/config.h"
 #include "broker/topics.h"
-#include "delivery/system_topics.h"
+#include "broker/system_topics.h"
 #include "timer/timer_store.h"
 
 /* Opens the timer store, settles an intent left by a crash, starts the

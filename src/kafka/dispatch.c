@@ -7,10 +7,11 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "admin/metrics.h"
+#include "common/metrics.h"
 #include "common/rlog.h"
 #include "common/kerr.h"
 #include "kafka/handlers.h"
+#include "net/server.h"
 #include "proto/gen/msgs.h"
 
 #define API(NAME, name)                                                                            \
@@ -101,9 +102,11 @@ static void count_done(const struct kreq *r, int16_t key, bool answered)
                          answered ? kw_total(&r->out) : 0);
 }
 
-void kafka_count_response(const struct kreq *r)
+/* Counted before the connection sees it: it may free r at once. */
+void kreq_finish(struct kreq *r)
 {
     count_done(r, r->hdr.api_key, !r->noresp);
+    net_req_finish(r);
 }
 
 /* Runs the handler and counts the request: answered now, or failed
@@ -121,3 +124,5 @@ int kafka_dispatch(struct kreq *r)
         metrics_request_failed(api->key);
     return rc;
 }
+
+const struct net_handlers kafka_net_handlers = {.on_request = kafka_dispatch};

@@ -1,9 +1,11 @@
 /*
  * request: one Kafka request in flight, from its frame to its response.
  *
- * A request owns its frame (decoded strings are views into it), an arena
- * for everything its handler allocates, and the response writer.  All of
- * it is freed in one go after the response has been sent.
+ * The request itself is the connection's (struct kreq, net/request.h):
+ * its frame, decoded header, arena and response writer, all freed in one
+ * go after the response has been sent.  net/ hands every complete frame
+ * to kafka_dispatch through kafka_net_handlers, which app/broker_main.c
+ * passes to server_start().
  *
  * A handler returns one of:
  *   KH_DONE    the response body is in req->out;
@@ -18,44 +20,25 @@
 #ifndef RUNNEL_REQUEST_H
 #define RUNNEL_REQUEST_H
 
-#include <stdbool.h>
-#include <stdint.h>
+#include "net/request.h"
 
-#include "common/arena.h"
-#include "common/kbuf.h"
-#include "proto/header.h"
+struct net_handlers;
 
-struct conn;
-struct worker;
-
-enum { KH_DONE, KH_NORESP, KH_PENDING, KH_CLOSE };
-
-struct kreq {
-    struct kreq *next; /* the connection's queue, in arrival order */
-    struct conn *conn;
-    struct worker *worker;
-    uint8_t *frame; /* the request without its length prefix (owned) */
-    int32_t frame_len;
-    struct kreq_header hdr;
-    kr_t body; /* the request body, after the header */
-    arena_t arena;
-    kw_t out;     /* length prefix + response header + body */
-    int64_t sent; /* bytes of out already written to the socket */
-    bool done;    /* response complete (or none due) */
-    bool noresp;
-    void *state;                    /* the handler's, while pending */
-    void (*cancel)(struct kreq *r); /* abandon a pending request early */
-    int64_t arrival_ns;             /* when the frame was complete (metrics) */
+enum {
+    KH_DONE = NET_REQ_DONE,
+    KH_NORESP = NET_REQ_NORESP,
+    KH_PENDING = NET_REQ_PENDING,
+    KH_CLOSE = NET_REQ_CLOSE,
 };
 
-/* Completes a pending request (on its loop thread). */
+/* Completes a pending request (on its loop thread): counts it in the
+ * per-API metrics, then hands it back to its connection. */
 void kreq_finish(struct kreq *r);
 
 /* Dispatches a decoded frame (kafka/dispatch.c): KH_* as above. */
 int kafka_dispatch(struct kreq *r);
-/* Counts a request whose response is complete, in the per-API metrics
- * (kafka/dispatch.c; kreq_finish calls it for pending requests). */
-void kafka_count_response(const struct kreq *r);
+/* What the network layer calls for each request: kafka_dispatch. */
+extern const struct net_handlers kafka_net_handlers;
 
 /* Per-request helpers for handlers. */
 static inline const char *kreq_client_id(const struct kreq *r)

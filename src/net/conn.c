@@ -9,9 +9,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "admin/metrics.h"
+#include "common/metrics.h"
 #include "common/rlog.h"
-#include "kafka/request.h"
+#include "net/request.h"
 #include "net/server.h"
 
 /* Past these, stop reading until responses drain (see conn.h). */
@@ -127,7 +127,7 @@ void conn_close(struct conn *c, const char *why)
     conn_free_if_idle(c);
 }
 
-/* Runs one complete frame through the dispatcher. */
+/* Queues one complete frame and hands it to the layer above (on_request). */
 static bool conn_handle_frame(struct conn *c, uint8_t *frame, int32_t len)
 {
     struct kreq *r = calloc(1, sizeof *r);
@@ -149,17 +149,17 @@ static bool conn_handle_frame(struct conn *c, uint8_t *frame, int32_t len)
         c->head = r;
     c->tail = r;
     c->n_inflight++;
-    int rc = kafka_dispatch(r);
+    int rc = c->w->h.on_request(r);
     switch (rc) {
-    case KH_DONE:
+    case NET_REQ_DONE:
         r->done = true;
         kw_patch_i32(&r->out, 0, (int32_t)(kw_total(&r->out) - 4));
         break;
-    case KH_NORESP:
+    case NET_REQ_NORESP:
         r->done = true;
         r->noresp = true;
         break;
-    case KH_PENDING:
+    case NET_REQ_PENDING:
         break;
     default:
         /* The request stays queued and is freed with the connection. */
@@ -437,12 +437,11 @@ void conn_request_done(struct conn *c)
     conn_update_interest(c);
 }
 
-void kreq_finish(struct kreq *r)
+void net_req_finish(struct kreq *r)
 {
     r->done = true;
     if (!r->noresp)
         kw_patch_i32(&r->out, 0, (int32_t)(kw_total(&r->out) - 4));
-    kafka_count_response(r);
     r->cancel = NULL;
     conn_request_done(r->conn);
 }

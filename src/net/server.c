@@ -12,7 +12,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "broker/config.h"
 #include "common/rlog.h"
 #include "net/conn.h"
 #include "net/listen.h"
@@ -71,21 +70,25 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-static int open_listener(const struct broker_config *cfg, char *err, size_t errlen)
+static int open_listener(const struct net_params *p, char *err, size_t errlen)
 {
     struct net_listener l;
-    if (net_listen(cfg->listen_host, cfg->listen_port, 1024, "listeners", &l, err, errlen))
+    if (net_listen(p->host, p->port, 1024, p->what, &l, err, errlen))
         return -1;
     srv.port = l.port;
     return l.fd;
 }
 
-int server_start(const struct broker_config *cfg, char *err, size_t errlen)
+int server_start(const struct net_params *p, const struct net_handlers *h, char *err, size_t errlen)
 {
-    srv.listen_fd = open_listener(cfg, err, errlen);
+    if (p->threads < 1 || !h->on_request) {
+        snprintf(err, errlen, p->threads < 1 ? "no network thread" : "no request handler");
+        return -1;
+    }
+    srv.listen_fd = open_listener(p, err, errlen);
     if (srv.listen_fd < 0)
         return -1;
-    srv.n = cfg->num_network_threads;
+    srv.n = p->threads;
     srv.workers = calloc((size_t)srv.n, sizeof *srv.workers);
     srv.threads = calloc((size_t)srv.n, sizeof *srv.threads);
     if (!srv.workers || !srv.threads) {
@@ -98,7 +101,8 @@ int server_start(const struct broker_config *cfg, char *err, size_t errlen)
         w->loop = loop_new();
         w->rbuf_cap = RBUF_SIZE;
         w->rbuf = malloc(RBUF_SIZE);
-        w->max_frame = cfg->socket_request_max_bytes;
+        w->max_frame = p->max_frame;
+        w->h = *h;
         if (!w->loop || !w->rbuf) {
             snprintf(err, errlen, "cannot create network thread %d", i);
             return -1;

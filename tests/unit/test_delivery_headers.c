@@ -1,5 +1,5 @@
 /*
- * delivery/headers and delivery/system_topics: reading the runnel-*
+ * delivery/headers and broker/system_topics: reading the runnel-*
  * control headers of a record, rewriting header sections (what retries
  * and dead letters carry), and the broker's own topic names.
  */
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "delivery/headers.h"
-#include "delivery/system_topics.h"
+#include "broker/system_topics.h"
 #include "storage/plog.h"
 #include "tap.h"
 

@@ -8,6 +8,10 @@
  * waiting for fsync, counts when it completes).  Per connection: open
  * and accepted.
  *
+ * Only the storage lives here, below every layer that counts: kafka/
+ * (dispatch.c, per request) and net/ (conn.c, per connection) update it,
+ * admin/ (metrics.c, status.c) reads it and writes the Prometheus text.
+ *
  * Each thread that records requests gets its own shard (allocated on its
  * first request, kept for the process's life), so the hot path never
  * shares a cache line with another thread and every counter has exactly
@@ -16,8 +20,8 @@
  * loads; a counter read mid-update is simply the older value.  Nothing
  * here is per record.
  */
-#ifndef RUNNEL_METRICS_H
-#define RUNNEL_METRICS_H
+#ifndef RUNNEL_COMMON_METRICS_H
+#define RUNNEL_COMMON_METRICS_H
 
 #include <stdatomic.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "delivery/system_topics.h"
+#include "broker/system_topics.h"
 
 #include <stdio.h>
 #include <string.h>
