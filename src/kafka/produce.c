@@ -189,8 +189,8 @@ int handle_produce(struct kreq *r)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            if (req.acks == -1 && t->settings.min_insync_replicas > 1) {
-                /* One replica can never satisfy more. */
+            if (req.acks == -1 && p->n_isr < t->settings.min_insync_replicas) {
+                /* Kafka's rule: acks=all needs that many replicas in sync. */
                 pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
                 continue;
             }
