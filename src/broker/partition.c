@@ -291,8 +291,7 @@ int16_t partition_list_offset(struct partition *p, int64_t timestamp, int32_t cu
         *offset = plog_log_start(p->log);
     } else if (timestamp >= 0 || timestamp == TS_MAX) {
         int64_t off = -1, found = -1;
-        if (plog_offset_for_time(p->log, timestamp, &off, &found) < 0)
-            err = KERR_KAFKA_STORAGE_ERROR;
+        err = kerr_from_log(plog_offset_for_time(p->log, timestamp, &off, &found));
         *offset = off;
         *found_timestamp = off >= 0 ? found : -1;
     } else {

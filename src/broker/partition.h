@@ -44,11 +44,12 @@ struct partition {
     struct topic *topic;
     int32_t index;
     char *dir;
-    /* Private to partition.c: use the functions below, never these two. */
+    /* log_lock, log and kidx are private to partition.c: use the
+     * functions below, never these fields. */
     pthread_rwlock_t log_lock;
     struct plog *log; /* NULL once the topic is deleted */
-    /* Lookups by key (key.index): private too, used like log, under
-     * log_lock shared with log non-NULL; empty until the indexer syncs. */
+    /* Lookups by key (key.index): used like log, under log_lock shared
+     * with log non-NULL; empty until the indexer syncs. */
     struct keyindex *kidx;
     /* Leadership, set at open to "this broker, alone" (see above).
      * Readers outside may read them directly (Metadata) while they are
@@ -77,8 +78,8 @@ void partition_drop_log(struct partition *p);
 
 /*
  * Kafka's rule (Partition.localLogWithEpochOrThrow) for a request to the
- * leader: unless current_leader_epoch is -1 (no check; old request
- * versions send it, and so does the broker itself),
+ * leader: unless current_leader_epoch is -1 (or any negative: no check;
+ * old request versions send it, and so does the broker itself),
  * FENCED_LEADER_EPOCH when it is older than ours (the client's metadata
  * is stale) and UNKNOWN_LEADER_EPOCH when newer (ours is); then
  * NOT_LEADER_OR_FOLLOWER when this broker does not lead the partition.
@@ -90,9 +91,9 @@ int16_t partition_check_leader(const struct partition *p, int32_t current_leader
 /*
  * Moves the high watermark forward to `hw` (never back) and wakes the
  * waiters when it moved.  The one place it changes: today
- * partition_append calls it with the new log end (one replica is the
- * whole ISR); replication will call it with the minimum log end of the
- * ISR, once followers report their fetch positions.
+ * partition_append calls it with the new log end while the ISR is this
+ * broker alone; replication will call it with the minimum log end of
+ * the ISR, once followers report their fetch positions.
  */
 void partition_advance_hw(struct partition *p, int64_t hw);
 
