@@ -79,14 +79,6 @@ int admin_handle_delayed_count(const struct admin_request *rq, json_t **body); /
 int admin_handle_delayed_list(const struct admin_request *rq, json_t **body);
 int admin_handle_dlq(const struct admin_request *rq, json_t **body);
 
-/* One partition's offsets and files (topics.c); false when its topic
- * was deleted. */
-struct partition;
-struct admin_partition_stats {
-    int64_t log_start, high_watermark, log_end, size_bytes;
-    int32_t segments, leader_epoch;
-};
-bool admin_partition_stats(struct partition *p, struct admin_partition_stats *st);
 /* Kafka's convention: names starting with "__" are the broker's own. */
 bool admin_topic_internal(const char *name);
 /* Live topics, their partitions and the bytes of their logs (topics.c). */
@@ -107,7 +99,7 @@ struct metrics_out {
 };
 /* The whole scrape: built-in families, then every collector. */
 void metrics_scrape(struct metrics_out *o);
-void metrics_write_topics(struct metrics_out *o); /* topics.c: partitions, log sizes */
+void metrics_write_topics(struct metrics_out *o);  /* topics.c: partitions, log sizes */
 void metrics_write_groups(struct metrics_out *o);  /* groups.c: lag */
 void metrics_write_delayed(struct metrics_out *o); /* delayed.c: held back, dead letters */
 

@@ -14,6 +14,7 @@
 
 #include "admin/admin_int.h"
 #include "broker/topics.h"
+#include "common/kerr.h"
 #include "delivery/delivery.h"
 
 static const char *const kind_names[TIMER_KIND_COUNT] = {
@@ -172,8 +173,8 @@ static int dlq_rows(struct topic ***ts, int *n, struct dlq_row **rows)
         struct dlq_row *r = &(*rows)[k++];
         r->group = group; /* the rest of t->name: NUL-terminated */
         for (int32_t p = 0; p < topic_partition_count(t); p++) {
-            struct admin_partition_stats st;
-            if (admin_partition_stats(topic_partition(t, p), &st)) {
+            struct partition_stats st;
+            if (partition_stats(topic_partition(t, p), &st) == KERR_NONE) {
                 r->records += st.high_watermark - st.log_start;
                 r->log_start += st.log_start;
                 r->high_watermark += st.high_watermark;

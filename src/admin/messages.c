@@ -4,9 +4,9 @@
  * GET /v1/messages/{topic}/{partition}?at=TIME: the first record whose
  * timestamp is at or after TIME.
  *
- * Records are read like a fetch reads them: plog_read finds the batch
- * holding the offset (below the high watermark, so nothing a consumer
- * could not see), the batch is read from its segment file and its
+ * Records are read like a fetch reads them: partition_read finds the
+ * batch holding the offset (below the high watermark, so nothing a
+ * consumer could not see), the batch is read from its segment file and its
  * records iterated, decompressing when needed.  Control batches are not
  * records a producer wrote and are skipped.
  */
@@ -17,6 +17,7 @@
 
 #include "admin/admin_int.h"
 #include "broker/topics.h"
+#include "common/kerr.h"
 #include "storage/batch.h"
 
 /* Batches read looking for a record before giving up; a search stops in
@@ -121,16 +122,13 @@ static struct found find_record(struct topic *t, struct partition *p, int64_t of
     int32_t partition = p->index;
     int64_t asked = offset;
     for (int scanned = 0; scanned < MAX_BATCHES_SCANNED; scanned++) {
-        pthread_rwlock_rdlock(&p->log_lock);
-        if (!p->log) {
-            pthread_rwlock_unlock(&p->log_lock);
+        struct partition_offsets po;
+        if (partition_offsets(p, &po) != KERR_NONE)
             return fail(404, admin_error("topic '%s' was deleted", t->name));
-        }
-        int64_t start = plog_log_start(p->log), hw = partition_hw(p);
+        int64_t start = po.log_start, hw = po.high_watermark;
         if (offset < start && min_ts >= 0)
             offset = start; /* retention moved past the time's first record */
         if (offset < start || offset >= hw) {
-            pthread_rwlock_unlock(&p->log_lock);
             if (min_ts >= 0)
                 return fail(404, admin_error("no record in %s-%d has a timestamp at or after "
                                              "the time asked",
@@ -147,21 +145,26 @@ static struct found find_record(struct topic *t, struct partition *p, int64_t of
                                          (long long)offset, t->name, partition, (long long)start,
                                          (long long)hw - 1));
         }
-        struct plog_range r;
-        int rc = plog_read(p->log, offset, 1, hw, &r);
-        pthread_rwlock_unlock(&p->log_lock);
-        if (rc == PLOG_ERR_OUT_OF_RANGE)
+        struct partition_read r = {.offset = offset,
+                                   .max_bytes = 1,
+                                   .max_offset = hw,
+                                   .current_leader_epoch = -1,
+                                   .reader = PARTITION_READER_DEBUG};
+        int16_t err = partition_read(p, &r);
+        if (err == KERR_OFFSET_OUT_OF_RANGE)
             continue; /* retention ran between the two looks: check again */
-        if (rc < 0)
+        if (err == KERR_UNKNOWN_TOPIC_OR_PARTITION)
+            return fail(404, admin_error("topic '%s' was deleted", t->name));
+        if (err != KERR_NONE)
             return fail(500, admin_error("cannot read %s-%d", t->name, partition));
         if (r.fd < 0) {
-            plog_range_release(r.ref);
+            partition_range_release(r.ref);
             return fail(404, admin_error("no record at or after offset %lld in %s-%d",
                                          (long long)asked, t->name, partition));
         }
         uint8_t *buf = malloc((size_t)r.len);
         int io = buf ? read_fully(r.fd, buf, (size_t)r.len, r.file_pos) : -1;
-        plog_range_release(r.ref);
+        partition_range_release(r.ref);
         if (io) {
             free(buf);
             return fail(500, admin_error("cannot read %s-%d: %s", t->name, partition,
@@ -253,11 +256,9 @@ int admin_handle_message_by_time(const struct admin_request *rq, json_t **body)
     /* The time index finds the first batch whose newest record is that
      * recent; the scan then picks the record inside it. */
     int64_t offset = -1, found_ts = -1;
-    pthread_rwlock_rdlock(&p->log_lock);
-    int rc = p->log ? plog_offset_for_time(p->log, ts, &offset, &found_ts) : PLOG_ERR_IO;
-    pthread_rwlock_unlock(&p->log_lock);
+    int16_t err = partition_offset_for_time(p, ts, &offset, &found_ts);
     struct found f;
-    if (rc < 0)
+    if (err != KERR_NONE)
         f = fail(500, admin_error("cannot search %s-%d by time", t->name, p->index));
     else if (offset < 0)
         f = fail(404, admin_error("no record in %s-%d has a timestamp at or after %s", t->name,

@@ -2,33 +2,16 @@
  * GET /v1/topics, GET /v1/topics/{topic}, and the partition and log
  * families of /metrics.
  *
- * Reads go through the registry (counted topic references) and each
- * partition's log_lock taken shared, exactly as the Kafka handlers do,
- * so a topic deleted meanwhile is skipped, never touched after free.
+ * Reads go through the registry (counted topic references) and the
+ * partition's functions, exactly as the Kafka handlers do, so a topic
+ * deleted meanwhile is skipped, never touched after free.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "admin/admin_int.h"
 #include "broker/topics.h"
-
-bool admin_partition_stats(struct partition *p, struct admin_partition_stats *st)
-{
-    memset(st, 0, sizeof *st);
-    pthread_rwlock_rdlock(&p->log_lock);
-    if (!p->log) {
-        pthread_rwlock_unlock(&p->log_lock);
-        return false;
-    }
-    st->log_start = plog_log_start(p->log);
-    st->log_end = plog_log_end(p->log);
-    st->size_bytes = plog_size_bytes(p->log);
-    st->segments = plog_segment_count(p->log);
-    st->leader_epoch = p->leader_epoch;
-    st->high_watermark = partition_hw(p);
-    pthread_rwlock_unlock(&p->log_lock);
-    return true;
-}
+#include "common/kerr.h"
 
 bool admin_topic_internal(const char *name)
 {
@@ -140,8 +123,8 @@ int admin_handle_topic(const struct admin_request *rq, json_t **body)
     int64_t total = 0;
     for (int32_t i = 0; i < np; i++) {
         struct partition *p = topic_partition(t, i);
-        struct admin_partition_stats st;
-        if (!p || !admin_partition_stats(p, &st))
+        struct partition_stats st;
+        if (!p || partition_stats(p, &st) != KERR_NONE)
             continue;
         total += st.size_bytes;
         json_array_append_new(parts, json_pack("{s:i, s:I, s:I, s:I, s:I, s:i, s:i}", "partition",
@@ -172,9 +155,9 @@ void admin_topics_totals(int *topics, int *partitions, int64_t *bytes)
         (*topics)++;
         int32_t np = topic_partition_count(ts[i]);
         for (int32_t p = 0; p < np; p++) {
-            struct admin_partition_stats st;
+            struct partition_stats st;
             struct partition *pt = topic_partition(ts[i], p);
-            if (pt && admin_partition_stats(pt, &st)) {
+            if (pt && partition_stats(pt, &st) == KERR_NONE) {
                 (*partitions)++;
                 *bytes += st.size_bytes;
             }
@@ -188,7 +171,7 @@ void admin_topics_totals(int *topics, int *partitions, int64_t *bytes)
 struct part_row {
     const char *topic;
     int32_t partition;
-    struct admin_partition_stats st;
+    struct partition_stats st;
 };
 
 static void write_family(struct metrics_out *o, const char *name, const char *help,
@@ -226,7 +209,7 @@ void metrics_write_topics(struct metrics_out *o)
         int32_t np = topic_partition_count(ts[i]);
         for (int32_t p = 0; p < np && rows_n < cap; p++) {
             struct partition *pt = topic_partition(ts[i], p);
-            if (pt && admin_partition_stats(pt, &rows[rows_n].st)) {
+            if (pt && partition_stats(pt, &rows[rows_n].st) == KERR_NONE) {
                 rows[rows_n].topic = ts[i]->name;
                 rows[rows_n].partition = p;
                 rows_n++;
@@ -238,11 +221,11 @@ void metrics_write_topics(struct metrics_out *o)
                    "included.\n# TYPE runnel_partitions gauge\nrunnel_partitions %d\n",
                    rows_n);
     write_family(o, "runnel_log_size_bytes", "Bytes of a partition's segment files.", rows, rows_n,
-                 offsetof(struct admin_partition_stats, size_bytes));
+                 offsetof(struct partition_stats, size_bytes));
     write_family(o, "runnel_log_end_offset", "The offset the next record of a partition gets.",
-                 rows, rows_n, offsetof(struct admin_partition_stats, log_end));
+                 rows, rows_n, offsetof(struct partition_stats, log_end));
     write_family(o, "runnel_log_start_offset", "The first offset a partition still holds.", rows,
-                 rows_n, offsetof(struct admin_partition_stats, log_start));
+                 rows_n, offsetof(struct partition_stats, log_start));
     free(rows);
     topics_list_free(ts, n);
 }

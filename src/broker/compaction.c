@@ -6,6 +6,7 @@
 
 #include "broker/topics.h"
 #include "common/clock.h"
+#include "common/kerr.h"
 #include "common/rlog.h"
 
 static struct {
@@ -19,20 +20,18 @@ static struct {
 
 static void clean_partition(struct topic *t, struct partition *p)
 {
-    pthread_rwlock_rdlock(&p->log_lock);
-    if (p->log) {
-        struct plog_clean_stats st = {.max_map_bytes = cl.map_bytes};
-        int rc = plog_clean(p->log, clock_wall_ms(), &st);
-        if (rc < 0)
-            rlog_warn("compaction of %s-%d failed (error %d); will retry", t->name, p->index, rc);
-        else if (st.cleaned)
-            rlog_info("compacted %s-%d: %lld of %lld records removed (%lld tombstones), "
-                      "%lld -> %lld bytes",
-                      t->name, p->index, (long long)st.records_removed, (long long)st.records_read,
-                      (long long)st.tombstones_removed, (long long)st.bytes_read,
-                      (long long)st.bytes_written);
-    }
-    pthread_rwlock_unlock(&p->log_lock);
+    partition_clean_stats_t st = {.max_map_bytes = cl.map_bytes};
+    int16_t err = partition_clean(p, clock_wall_ms(), &st);
+    if (err == KERR_UNKNOWN_TOPIC_OR_PARTITION)
+        return; /* deleted meanwhile */
+    if (err != KERR_NONE)
+        rlog_warn("compaction of %s-%d failed (%s); will retry", t->name, p->index, kerr_name(err));
+    else if (st.cleaned)
+        rlog_info("compacted %s-%d: %lld of %lld records removed (%lld tombstones), "
+                  "%lld -> %lld bytes",
+                  t->name, p->index, (long long)st.records_removed, (long long)st.records_read,
+                  (long long)st.tombstones_removed, (long long)st.bytes_read,
+                  (long long)st.bytes_written);
 }
 
 void compaction_round(void)

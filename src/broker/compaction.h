@@ -2,10 +2,10 @@
  * compaction: the cleaner thread.  Every log.cleaner.backoff.ms it visits
  * the partitions of compacted topics (cleanup.policy contains compact)
  * and lets storage compact those whose dirty ratio calls for it
- * (plog_clean, storage/cleaner.c).  One thread, so a clean never competes
- * with another for the disk; it holds a partition's log_lock shared while
- * cleaning, which keeps topic deletion from closing the log under it
- * while appends and fetches go on.
+ * (partition_clean, storage/cleaner.c).  One thread, so a clean never
+ * competes with another for the disk; partition_clean holds the
+ * partition's log_lock shared while cleaning, which keeps topic deletion
+ * from closing the log under it while appends and fetches go on.
  */
 #ifndef RUNNEL_COMPACTION_H
 #define RUNNEL_COMPACTION_H

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "broker/partition.h"
+#include "common/kerr.h"
 #include "common/rlog.h"
 
 static struct {
@@ -55,13 +56,12 @@ static void flush_round(struct flush_wait *batch)
         n = m;
         for (int i = 0; i < n; i++) {
             struct partition *p = uniq[i];
-            pthread_rwlock_rdlock(&p->log_lock);
             /* A deleted partition has nothing left to make durable. */
-            if (p->log && plog_flush(p->log) < 0) {
+            int16_t err = partition_flush(p);
+            if (err != KERR_NONE && err != KERR_UNKNOWN_TOPIC_OR_PARTITION) {
                 bad[i] = true;
                 rlog_error("fsync failed for partition %s", p->dir);
             }
-            pthread_rwlock_unlock(&p->log_lock);
         }
     }
     for (struct flush_wait *f = batch, *next; f; f = next) {

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "broker/topics.h"
+#include "common/kerr.h"
 #include "storage/keyindex.h"
 
 /* A match copied out of its batch (which is gone once the partition's
@@ -125,11 +126,10 @@ int key_lookup(const char *topic, size_t topic_len, const void *key, size_t key_
         if (!p)
             continue;
         c.partition = i;
-        pthread_rwlock_rdlock(&p->log_lock);
-        if (p->log &&
-            keyindex_find(p->kidx, p->log, key, key_len, since_ms, on_match, &c) != PLOG_OK)
+        /* A partition deleted meanwhile has nothing to find. */
+        int16_t err = partition_key_find(p, key, key_len, since_ms, on_match, &c);
+        if (err != KERR_NONE && err != KERR_UNKNOWN_TOPIC_OR_PARTITION)
             rc = KEY_LOOKUP_IO;
-        pthread_rwlock_unlock(&p->log_lock);
         if (c.oom)
             rc = KEY_LOOKUP_IO;
     }

@@ -5,7 +5,8 @@
  * answer with.
  *
  * Runs on the caller's thread (not a network thread: it reads the log).
- * Holds each partition's log_lock shared while it searches it.
+ * Each partition is searched with partition_key_find (its log_lock
+ * shared meanwhile).
  */
 #ifndef RUNNEL_KEY_LOOKUP_H
 #define RUNNEL_KEY_LOOKUP_H

@@ -7,7 +7,6 @@
 #include "broker/topics.h"
 #include "common/clock.h"
 #include "common/rlog.h"
-#include "storage/keyindex.h"
 
 static struct {
     pthread_t thread;
@@ -21,10 +20,9 @@ static struct {
 static bool visit(struct topic *t, struct partition *p, bool indexed)
 {
     bool more = false;
-    pthread_rwlock_rdlock(&p->log_lock);
-    if (p->log && indexed) {
+    if (indexed) {
         int64_t t0 = clock_mono_ms();
-        int64_t n = keyindex_sync(p->kidx, p->log);
+        int64_t n = partition_key_index_sync(p);
         int64_t ms = clock_mono_ms() - t0;
         /* Large catch-ups happen after a restart (the active segment is
          * read again) or when the topic was just switched on. */
@@ -34,20 +32,10 @@ static bool visit(struct topic *t, struct partition *p, bool indexed)
         else if (n > 0)
             rlog_debug("key index of %s-%d: indexed %lld bytes in %lld ms", t->name, p->index,
                        (long long)n, (long long)ms);
-        int rc = keyindex_rebuild_one(p->kidx, p->log);
-        more = rc == 1;
-    } else if (p->log) {
-        struct keyindex_stats st;
-        keyindex_stats(p->kidx, &st);
-        if (st.segments > 0) {
-            keyindex_reset(p->kidx, true);
-            rlog_info("key index of %s-%d: key.index is off, index files deleted", t->name,
-                      p->index);
-        } else {
-            keyindex_sweep(p->kidx, p->log);
-        }
+        more = partition_key_index_rebuild_one(p) == 1;
+    } else if (partition_key_index_drop(p)) {
+        rlog_info("key index of %s-%d: key.index is off, index files deleted", t->name, p->index);
     }
-    pthread_rwlock_unlock(&p->log_lock);
     return more;
 }
 

@@ -11,8 +11,9 @@
  * off, its partitions' index files are deleted.  One thread: indexing a
  * busy topic costs at most one core, and on a small machine never both.
  *
- * It holds each partition's log_lock shared while it works on it (topic
- * deletion waits), like the cleaner thread (compaction.c).
+ * Its work on a partition goes through partition_key_index_*, which hold
+ * the partition's log_lock shared (topic deletion waits), like the
+ * cleaner thread's (compaction.c).
  */
 #ifndef RUNNEL_KEYINDEXER_H
 #define RUNNEL_KEYINDEXER_H

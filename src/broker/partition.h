@@ -1,14 +1,25 @@
 /*
- * partition: the broker's state for one partition.
+ * partition: the broker's state for one partition, and the only door to
+ * its log.
  *
- * Every access to a partition's log goes through here, so that the high
- * watermark, the leader epoch and the waiters woken by new data stay in
- * one place (replication will move the high watermark below the log end;
- * today, with one replica, it follows the log end after every append).
+ * Every access to a partition's log goes through the functions here (the
+ * Kafka handlers, the flusher, the cleaner and key indexer threads, the
+ * timer thread, the group store, the admin API), so that leadership, the
+ * high watermark and the waiters woken by new data are decided in one
+ * place.  Replication will move the high watermark below the log end and
+ * change the leader; today, with one replica, this broker leads every
+ * partition and the high watermark follows the log end after every append.
  *
- * Locks: `log_lock` (rwlock) guards the `log` pointer: appends and reads
- * take it shared (plog has its own mutex inside), topic deletion takes
- * it exclusive to close the log.  `wait_mu` guards the waiter list.
+ * Every function that touches the log takes `log_lock` itself and answers
+ * a partition whose topic was deleted with UNKNOWN_TOPIC_OR_PARTITION.
+ * Errors are Kafka error codes (common/kerr.h), never plog codes.
+ *
+ * Locks: `log_lock` (rwlock) guards the `log` pointer: everything here
+ * takes it shared (plog has its own mutexes inside), topic deletion
+ * takes it exclusive to close the log.  The leadership fields are set at
+ * open; when replication changes them it will be under `log_lock`
+ * exclusive, so the checks made inside these functions see them
+ * consistent with the log.  `wait_mu` guards the waiter list.
  */
 #ifndef RUNNEL_PARTITION_H
 #define RUNNEL_PARTITION_H
@@ -26,54 +37,243 @@ struct topic;
 /* A fetch (or anything else) waiting for data on a partition. */
 struct partition_waiter {
     struct partition_waiter *prev, *next;
-    struct loop_wake *wake; /* woken after every append */
+    struct loop_wake *wake; /* woken when the high watermark moves */
 };
 
 struct partition {
     struct topic *topic;
     int32_t index;
     char *dir;
+    /* log_lock, log and kidx are private to partition.c: use the
+     * functions below, never these fields. */
     pthread_rwlock_t log_lock;
     struct plog *log; /* NULL once the topic is deleted */
-    /* Lookups by key (key.index): used, like log, under log_lock shared
-     * with log non-NULL; empty until the indexer thread syncs it. */
+    /* Lookups by key (key.index): used like log, under log_lock shared
+     * with log non-NULL; empty until the indexer syncs. */
     struct keyindex *kidx;
+    /* Leadership, set at open to "this broker, alone" (see above).
+     * Readers outside may read them directly (Metadata) while they are
+     * fixed; partition_check_leader is the rule. */
+    int32_t node_id;   /* this broker */
+    int32_t leader_id; /* the leader's node id; -1 while none is known */
     int32_t leader_epoch;
-    _Atomic int64_t high_watermark;
+    int32_t *replicas, n_replicas;  /* the assigned replicas, leader first */
+    int32_t *isr, n_isr;            /* in-sync replicas (the leader among them) */
+    _Atomic int64_t high_watermark; /* moved by partition_advance_hw only */
     pthread_mutex_t wait_mu;
     struct partition_waiter waiters; /* sentinel */
     atomic_int n_waiters;            /* lets appends skip wait_mu when nobody waits */
 };
 
+/* Opens the log in `dir`; this broker (node_id) leads it, alone. */
 struct partition *partition_open(struct topic *t, int32_t index, const char *dir,
-                                 const struct plog_config *cfg, bool clean, char *err,
-                                 size_t errlen);
+                                 const struct plog_config *cfg, int32_t node_id, bool clean,
+                                 char *err, size_t errlen);
 /* Closes the log (flushing when asked) and frees. */
 void partition_free(struct partition *p, bool flush);
 /* Closes the log and deletes its files; the struct lives on until freed. */
 void partition_drop_log(struct partition *p);
 
+/* ---- leadership and the high watermark ---- */
+
 /*
- * Appends batches (modified in place, see plog_append), advances the
- * high watermark and wakes the waiters.  Returns a plog_err; -100 when
- * the topic was deleted meanwhile.
+ * Kafka's rule (Partition.localLogWithEpochOrThrow) for a request to the
+ * leader: unless current_leader_epoch is -1 (or any negative: no check;
+ * old request versions send it, and so does the broker itself),
+ * FENCED_LEADER_EPOCH when it is older than ours (the client's metadata
+ * is stale) and UNKNOWN_LEADER_EPOCH when newer (ours is); then
+ * NOT_LEADER_OR_FOLLOWER when this broker does not lead the partition.
+ * KERR_NONE otherwise.  Takes no lock (see the leadership fields); the
+ * functions below call it under log_lock.
  */
-int partition_append(struct partition *p, uint8_t *batches, size_t len, int64_t now_ms,
-                     struct plog_append_result *res);
+int16_t partition_check_leader(const struct partition *p, int32_t current_leader_epoch);
+
+/*
+ * Moves the high watermark forward to `hw` (never back) and wakes the
+ * waiters when it moved.  The one place it changes: today
+ * partition_append calls it with the new log end while the ISR is this
+ * broker alone; replication will call it with the minimum log end of
+ * the ISR, once followers report their fetch positions.
+ */
+void partition_advance_hw(struct partition *p, int64_t hw);
+
+/* Lock-free: the high watermark, also of a deleted partition (its last). */
+static inline int64_t partition_hw(struct partition *p)
+{
+    /* seq_cst: pairs with n_waiters in partition_advance_hw (see there). */
+    return atomic_load(&p->high_watermark);
+}
+
+/* ---- produce ---- */
+
+/* What an append assigned (storage/plog.h). */
+typedef struct plog_append_result partition_append_result_t;
+
+/*
+ * Appends batches (modified in place, see plog_append) when this broker
+ * leads the partition, then advances the high watermark, which wakes the
+ * waiters.  Returns a Kafka error: KERR_NONE, NOT_LEADER_OR_FOLLOWER,
+ * UNKNOWN_TOPIC_OR_PARTITION (deleted meanwhile) or what
+ * kerr_from_append says of the log's refusal.  The hot path: one shared
+ * lock, the log's append, an atomic, a wake only when someone waits.
+ */
+int16_t partition_append(struct partition *p, uint8_t *batches, size_t len, int64_t now_ms,
+                         partition_append_result_t *res);
+
+/* ---- fetch ---- */
+
+/* Kafka's isolation_level values. */
+enum partition_isolation {
+    PARTITION_READ_UNCOMMITTED = 0,
+    PARTITION_READ_COMMITTED = 1, /* below the last stable offset */
+};
+
+/* Who reads, which decides the bound and whether only the leader serves. */
+enum partition_reader {
+    PARTITION_READER_CONSUMER, /* replica_id -1: the leader, below the HW (or the LSO) */
+    PARTITION_READER_FOLLOWER, /* replica_id >= 0: the leader, up to the log end */
+    PARTITION_READER_DEBUG,    /* replica_id -2, the admin API: any replica, below the HW */
+    PARTITION_READER_LOCAL,    /* the broker's own scans: any replica, up to the log end */
+};
+
+/* The reader kind a Fetch or ListOffsets replica_id names. */
+enum partition_reader partition_reader_of(int32_t replica_id);
+
+/*
+ * One read.  The bound is the reader's: the high watermark (consumers,
+ * debug; with READ_COMMITTED the last stable offset, which without
+ * transactions is the high watermark) or the log end (followers, local).
+ */
+struct partition_read {
+    /* In. */
+    int64_t offset;
+    int32_t max_bytes;  /* whole batches up to this, at least one; 0: offsets only */
+    int64_t max_offset; /* -1, or an extra exclusive bound (a scan that keeps its first HW) */
+    int32_t current_leader_epoch; /* -1: no epoch check */
+    enum partition_reader reader;
+    enum partition_isolation isolation;
+    /* Out: -1 until the leadership check passed and the log was there. */
+    int64_t high_watermark;
+    int64_t last_stable_offset;
+    int64_t log_start_offset;
+    /* The records: a range of one segment file, which stays readable
+     * until partition_range_release(ref) (meant for krecords_t.release).
+     * fd -1 and len 0 when there is nothing (ref may still need release). */
+    int fd;
+    int64_t file_pos;
+    int32_t len;
+    void *ref;
+};
+
+/*
+ * Finds whole batches from the one holding rd->offset, as plog_read
+ * does, without copying anything.  Returns KERR_NONE (maybe with no
+ * records: at the bound, or max_bytes 0), FENCED_LEADER_EPOCH /
+ * UNKNOWN_LEADER_EPOCH / NOT_LEADER_OR_FOLLOWER (partition_check_leader;
+ * debug and local readers read any replica, so only the epoch is
+ * checked for them), UNKNOWN_TOPIC_OR_PARTITION (deleted),
+ * OFFSET_OUT_OF_RANGE (below
+ * the log start or past the bound) or KAFKA_STORAGE_ERROR.  The hot
+ * path: one shared lock, no allocation.
+ */
+int16_t partition_read(struct partition *p, struct partition_read *rd);
+void partition_range_release(void *ref);
+
+/* ---- offsets ---- */
+
+struct partition_offsets {
+    int64_t log_start;
+    int64_t high_watermark;
+    int64_t last_stable; /* the high watermark until there are transactions */
+    int64_t log_end;     /* the next offset the log assigns */
+    int32_t leader_epoch;
+};
+/* All at one moment.  KERR_NONE or UNKNOWN_TOPIC_OR_PARTITION. */
+int16_t partition_offsets(struct partition *p, struct partition_offsets *o);
+
+/* The first offset whose batch's newest record is at or after ts
+ * (plog_offset_for_time): *offset -1 when none is that recent.
+ * KERR_NONE, UNKNOWN_TOPIC_OR_PARTITION or KAFKA_STORAGE_ERROR. */
+int16_t partition_offset_for_time(struct partition *p, int64_t ts, int64_t *offset,
+                                  int64_t *found_ts);
+
+/*
+ * ListOffsets for one partition: timestamp -1 (latest: the reader's
+ * bound), -2 (earliest: the log start), -3 (the record with the largest
+ * timestamp) or >= 0 (the first offset whose batch reaches that time,
+ * *offset -1 when none).  After partition_check_leader; *leader_epoch is
+ * the partition's.  KERR_NONE, a leadership error,
+ * UNKNOWN_TOPIC_OR_PARTITION, INVALID_REQUEST (another negative
+ * timestamp) or KAFKA_STORAGE_ERROR.
+ */
+int16_t partition_list_offset(struct partition *p, int64_t timestamp, int32_t current_leader_epoch,
+                              enum partition_reader reader, enum partition_isolation isolation,
+                              int64_t *offset, int64_t *found_timestamp, int32_t *leader_epoch);
+
+/*
+ * DeleteRecords: moves the log start to `offset` (-1: the high
+ * watermark), durably.  *low_watermark is the new log start.  KERR_NONE,
+ * NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, OFFSET_OUT_OF_RANGE
+ * (past the high watermark) or KAFKA_STORAGE_ERROR.
+ */
+int16_t partition_delete_records(struct partition *p, int64_t offset, int64_t *low_watermark);
+
+/* ---- durability, retention, compaction, configuration ---- */
+
+/* fsyncs what is unflushed.  KERR_NONE, UNKNOWN_TOPIC_OR_PARTITION
+ * (nothing left to make durable) or KAFKA_STORAGE_ERROR. */
+int16_t partition_flush(struct partition *p);
+/* flush.messages / flush.ms say it is time (false once deleted). */
+bool partition_flush_due(struct partition *p, int64_t now_ms);
+/* The periodic work: retention when asked (returns the segments it
+ * deleted), then a flush when flush.ms / flush.messages are due. */
+int partition_housekeep(struct partition *p, int64_t now_ms, bool retention);
+
+/* A clean's request and figures (storage/plog.h). */
+typedef struct plog_clean_stats partition_clean_stats_t;
+/* Compacts when the dirty ratio says so (plog_clean).  KERR_NONE,
+ * UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR, or CORRUPT_MESSAGE (a
+ * batch on disk is unreadable: the partition cannot be cleaned). */
+int16_t partition_clean(struct partition *p, int64_t now_ms, partition_clean_stats_t *st);
+/* The dirty ratio a clean would see now (0 when not compacted or deleted). */
+double partition_dirty_ratio(struct partition *p, int64_t now_ms);
+
+/* New topic configs (AlterConfigs), at once. */
+void partition_set_config(struct partition *p, const struct plog_config *cfg);
+
+struct partition_stats {
+    int64_t log_start, high_watermark, log_end;
+    int64_t flushed; /* every offset below is fsynced */
+    int64_t size_bytes;
+    int32_t segments, leader_epoch;
+};
+/* For the admin API.  KERR_NONE or UNKNOWN_TOPIC_OR_PARTITION. */
+int16_t partition_stats(struct partition *p, struct partition_stats *st);
+
+/* ---- the key index (key.index; broker/keyindexer.c, key_lookup.c) ---- */
+
+/* Indexes what was appended since the last call (keyindex_sync): bytes
+ * of log indexed, 0 when deleted, or -1 when the log could not be read. */
+int64_t partition_key_index_sync(struct partition *p);
+/* Writes the file of one sealed segment that lacks it: 1 when it wrote
+ * one (call again), 0 when none is missing or deleted, -1 on error. */
+int partition_key_index_rebuild_one(struct partition *p);
+/* key.index is off: deletes the index files.  True when it deleted the
+ * files of a live index (worth a log line); otherwise it removes what an
+ * earlier run may have left (cheap when nothing is there). */
+bool partition_key_index_drop(struct partition *p);
+/* Every record of `key` since since_ms (keyindex_find).  KERR_NONE,
+ * UNKNOWN_TOPIC_OR_PARTITION or KAFKA_STORAGE_ERROR. */
+int16_t partition_key_find(struct partition *p, const void *key, size_t len, int64_t since_ms,
+                           keyindex_found_fn fn, void *arg);
+
+/* ---- waiting for data ---- */
 
 void partition_watch(struct partition *p, struct partition_waiter *w);
 void partition_unwatch(struct partition *p, struct partition_waiter *w);
 
-static inline int64_t partition_hw(struct partition *p)
-{
-    /* seq_cst: pairs with n_waiters in partition_append (see there). */
-    return atomic_load(&p->high_watermark);
-}
-
-#define PARTITION_DELETED (-100)
-
-/* The Kafka error for a failed partition_append: a plog_err, or
- * PARTITION_DELETED when the topic went meanwhile. */
+/* The Kafka error for a refusal of plog_append (also for the same
+ * checks made before an append: delivery/intake.c). */
 int16_t kerr_from_append(int rc);
 
 #endif

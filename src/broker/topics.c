@@ -193,7 +193,7 @@ static struct partition_set *open_partitions(struct topic *t, struct partition_s
     for (int32_t i = from; i < to; i++) {
         char dir[4608];
         partition_dir(dir, sizeof dir, t->name, i);
-        s->p[i] = partition_open(t, i, dir, &t->settings.log, clean, err, errlen);
+        s->p[i] = partition_open(t, i, dir, &t->settings.log, reg.cfg->node_id, clean, err, errlen);
         if (!s->p[i]) {
             for (int32_t j = from; j < i; j++)
                 partition_free(s->p[j], false);
@@ -767,12 +767,8 @@ int16_t topics_set_overrides(const char *name, size_t len, const struct config_o
     if (t->view)
         view_set_filter(t->view, vf); /* the next fetch filters with it */
     struct partition_set *s = atomic_load(&t->parts);
-    for (int32_t p = 0; p < s->n; p++) {
-        pthread_rwlock_rdlock(&s->p[p]->log_lock);
-        if (s->p[p]->log)
-            plog_set_config(s->p[p]->log, &st.log);
-        pthread_rwlock_unlock(&s->p[p]->log_lock);
-    }
+    for (int32_t p = 0; p < s->n; p++)
+        partition_set_config(s->p[p], &st.log);
     int rc = save_topic(t);
     pthread_rwlock_unlock(&reg.lock);
     if (rc) {
@@ -824,15 +820,8 @@ void topics_housekeep(int64_t now_ms, bool retention)
     for (int i = 0; i < n; i++) {
         struct partition_set *s = atomic_load(&ts[i]->parts);
         for (int32_t p = 0; p < s->n; p++) {
-            struct partition *pt = s->p[p];
-            pthread_rwlock_rdlock(&pt->log_lock);
-            if (pt->log) {
-                if (retention && plog_housekeep(pt->log, now_ms) > 0)
-                    rlog_info("retention: deleted segments of %s-%d", ts[i]->name, p);
-                if (plog_flush_due(pt->log, now_ms))
-                    plog_flush(pt->log);
-            }
-            pthread_rwlock_unlock(&pt->log_lock);
+            if (partition_housekeep(s->p[p], now_ms, retention) > 0)
+                rlog_info("retention: deleted segments of %s-%d", ts[i]->name, p);
         }
     }
     topics_list_free(ts, n);

@@ -11,6 +11,8 @@ const char *kerr_name(int code)
         return "CORRUPT_MESSAGE";
     case KERR_UNKNOWN_TOPIC_OR_PARTITION:
         return "UNKNOWN_TOPIC_OR_PARTITION";
+    case KERR_NOT_LEADER_OR_FOLLOWER:
+        return "NOT_LEADER_OR_FOLLOWER";
     case KERR_MESSAGE_TOO_LARGE:
         return "MESSAGE_TOO_LARGE";
     case KERR_INVALID_TOPIC_EXCEPTION:
@@ -31,6 +33,10 @@ const char *kerr_name(int code)
         return "INVALID_REQUEST";
     case KERR_KAFKA_STORAGE_ERROR:
         return "KAFKA_STORAGE_ERROR";
+    case KERR_FENCED_LEADER_EPOCH:
+        return "FENCED_LEADER_EPOCH";
+    case KERR_UNKNOWN_LEADER_EPOCH:
+        return "UNKNOWN_LEADER_EPOCH";
     case KERR_INVALID_RECORD:
         return "INVALID_RECORD";
     case KERR_UNSUPPORTED_FOR_MESSAGE_FORMAT:

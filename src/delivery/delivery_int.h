@@ -40,11 +40,11 @@ void release_notify(int64_t due_ms);
 /*
  * Appends a built batch to partition `index` (modulo the partition count)
  * of topic `name`, creating it when it is one of the broker's own topics;
- * fsyncs when the topic asks for flush.sync.  A plog error, PARTITION_DELETED,
- * or -200 when the topic cannot be had.
+ * fsyncs when the topic asks for flush.sync.  A Kafka error (that of
+ * partition_append), UNKNOWN_SERVER_ERROR when the topic cannot be had.
  */
-int append_batch_to(const char *name, size_t len, int32_t index, uint8_t *batch, size_t batch_len,
-                    int64_t now_ms, struct plog_append_result *res);
+int16_t append_batch_to(const char *name, size_t len, int32_t index, uint8_t *batch,
+                        size_t batch_len, int64_t now_ms, partition_append_result_t *res);
 
 /* Record view of an entry, for batch_builder_add_record. */
 void entry_as_record(const struct timer_entry *e, int32_t offset_delta, struct batch_record *rec);

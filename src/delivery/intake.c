@@ -438,28 +438,28 @@ static int act_one(void *arg, const struct batch_hdr *h, const struct batch_reco
 
 /* Appends a finished builder to p (or to the dead-letter topic). */
 static int append_built(struct intake *in, struct batch_builder *b, bool dlq,
-                        struct plog_append_result *res)
+                        partition_append_result_t *res)
 {
     uint8_t *batch;
     size_t blen;
     if (batch_builder_finish(b, &batch, &blen))
         return fail(in->out, KERR_UNKNOWN_SERVER_ERROR, -1, "out of memory");
-    int rc;
+    int16_t err;
     if (dlq) {
         const char *group;
         size_t glen;
         char name[512];
         systopic_kind(in->t->name, strlen(in->t->name), &group, &glen);
         int n = systopic_name(SYSTOPIC_DLQ, group, glen, name, sizeof name);
-        rc = n < 0 ? -200
-                   : append_batch_to(name, (size_t)n, in->p->index, batch, blen, in->now, res);
+        err = n < 0 ? KERR_UNKNOWN_SERVER_ERROR
+                    : append_batch_to(name, (size_t)n, in->p->index, batch, blen, in->now, res);
     } else {
-        rc = partition_append(in->p, batch, blen, in->now, res);
+        err = partition_append(in->p, batch, blen, in->now, res);
     }
     free(batch);
-    if (rc != PLOG_OK)
-        return fail(in->out, rc == -200 ? KERR_UNKNOWN_SERVER_ERROR : kerr_from_append(rc), -1,
-                    "%s", dlq ? "cannot append to the dead-letter topic" : "append failed");
+    if (err != KERR_NONE)
+        return fail(in->out, err, -1, "%s",
+                    dlq ? "cannot append to the dead-letter topic" : "append failed");
     return 0;
 }
 
@@ -473,7 +473,7 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
     out->log_start_offset = -1;
     struct intake in = {.t = t, .p = p, .now = now, .out = out, .first_due = INT64_MAX};
 
-    /* Whole-batch checks first, as plog_append would make them; the
+    /* Whole-batch checks first, as the log's append would make them; the
      * records themselves are checked by the first pass, which reads them
      * anyway, so a batch is decoded once before it is stored. */
     int32_t total = 0;
@@ -513,13 +513,13 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         free(in.plans);
         return;
     }
-    struct plog_append_result res;
+    partition_append_result_t res;
     if (!in.held) {
         /* Nothing held back: the producer's batches go in as sent. */
-        rc = partition_append(p, records, len, now, &res);
+        int16_t err = partition_append(p, records, len, now, &res);
         free(in.plans);
-        if (rc != PLOG_OK) {
-            fail(out, kerr_from_append(rc), -1, "append failed");
+        if (err != KERR_NONE) {
+            fail(out, err, -1, "append failed");
             return;
         }
         out->appended = true;

@@ -16,7 +16,7 @@
  * mark leaves an intent whose batch is in the partition at or after that
  * log end; settle_intent() finds it at start and marks the entries, or,
  * when the batch is not there, lets them be released again.  The records
- * section is what plog_append never rewrites (it sets the base offset,
+ * section is what an append never rewrites (it sets the base offset,
  * the leader epoch and, for LogAppendTime, the timestamps), so its CRC
  * identifies the batch.
  */
@@ -31,6 +31,7 @@
 
 #include "common/clock.h"
 #include "common/crc32c.h"
+#include "common/kerr.h"
 #include "common/rlog.h"
 #include "delivery/delivery_int.h"
 #include "delivery/headers.h"
@@ -88,25 +89,23 @@ static void flush_if_sync(struct topic *t, struct partition *p)
 {
     if (!t->settings.flush_sync)
         return;
-    pthread_rwlock_rdlock(&p->log_lock);
-    if (p->log)
-        plog_flush(p->log);
-    pthread_rwlock_unlock(&p->log_lock);
+    partition_flush(p);
 }
 
-int append_batch_to(const char *name, size_t len, int32_t index, uint8_t *batch, size_t batch_len,
-                    int64_t now_ms, struct plog_append_result *res)
+int16_t append_batch_to(const char *name, size_t len, int32_t index, uint8_t *batch,
+                        size_t batch_len, int64_t now_ms, partition_append_result_t *res)
 {
     struct topic *t = NULL;
     if (topics_get_or_create(name, len, true, &t) || !t)
-        return -200;
+        return KERR_UNKNOWN_SERVER_ERROR;
     int32_t n = topic_partition_count(t);
     struct partition *p = topic_partition(t, n > 0 ? index % n : 0);
-    int rc = p ? partition_append(p, batch, batch_len, now_ms, res) : PARTITION_DELETED;
-    if (rc == PLOG_OK)
+    int16_t err =
+        p ? partition_append(p, batch, batch_len, now_ms, res) : KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (err == KERR_NONE)
         flush_if_sync(t, p);
     topic_put(t);
-    return rc;
+    return err;
 }
 
 static int build_batch(struct timer_entry *es, int n, uint8_t **out, size_t *out_len)
@@ -138,9 +137,8 @@ static int release_batch(struct topic *t, struct partition *p, struct timer_entr
         ids[i] = es[i].id;
 
     pthread_mutex_lock(&rt.release_mu);
-    pthread_rwlock_rdlock(&p->log_lock);
-    int64_t leo = p->log ? plog_log_end(p->log) : -1;
-    pthread_rwlock_unlock(&p->log_lock);
+    struct partition_offsets po;
+    int64_t leo = partition_offsets(p, &po) == KERR_NONE ? po.log_end : -1;
     struct timer_intent in = {
         .partition = es[0].partition,
         .log_end = leo,
@@ -156,18 +154,18 @@ static int release_batch(struct topic *t, struct partition *p, struct timer_entr
      * could keep the batch and lose the intent (a second release). */
     if (leo >= 0 && timer_store_intent_begin(dv.ts, &in) == 0 &&
         (!t->settings.flush_sync || timer_store_sync(dv.ts) == 0)) {
-        struct plog_append_result res;
+        partition_append_result_t res;
         crash_point("release-after-intent");
-        int arc = partition_append(p, batch, blen, now_ms, &res);
-        if (arc == PLOG_OK) {
+        int16_t arc = partition_append(p, batch, blen, now_ms, &res);
+        if (arc == KERR_NONE) {
             crash_point("release-after-append");
             timer_store_mark(dv.ts, ids, n, TIMER_DONE);
             rc = RELEASE_OK;
         } else {
             timer_store_intent_clear(dv.ts);
-            rc = arc == PARTITION_DELETED    ? RELEASE_GONE
-                 : arc == PLOG_ERR_TOO_LARGE ? RELEASE_TOO_LARGE
-                                             : RELEASE_FAILED;
+            rc = arc == KERR_UNKNOWN_TOPIC_OR_PARTITION ? RELEASE_GONE
+                 : arc == KERR_MESSAGE_TOO_LARGE        ? RELEASE_TOO_LARGE
+                                                        : RELEASE_FAILED;
         }
     } else if (leo < 0) {
         rc = RELEASE_GONE;
@@ -251,17 +249,17 @@ static void check_back(struct timer_entry *e, int64_t now)
     batch_builder_add_record(&b, now, &rec);
     uint8_t *batch = NULL;
     size_t blen = 0;
-    int rc = -1;
+    int16_t err = KERR_UNKNOWN_SERVER_ERROR;
     if (nlen > 0 && !hb.w.err && batch_builder_finish(&b, &batch, &blen) == 0) {
-        struct plog_append_result res;
-        rc = append_batch_to(name, (size_t)nlen, 0, batch, blen, now, &res);
+        partition_append_result_t res;
+        err = append_batch_to(name, (size_t)nlen, 0, batch, blen, now, &res);
     }
     free(batch);
     batch_builder_free(&b);
     hdr_builder_free(&hb);
-    if (rc != PLOG_OK) {
-        rlog_warn("cannot send check-back for half message '%.*s' of %s (%d); retrying in 1 s",
-                  (int)e->txn_id_len, (const char *)e->txn_id, e->topic, rc);
+    if (err != KERR_NONE) {
+        rlog_warn("cannot send check-back for half message '%.*s' of %s (%s); retrying in 1 s",
+                  (int)e->txn_id_len, (const char *)e->txn_id, e->topic, kerr_name(err));
         timer_store_reschedule(dv.ts, e->id, now + 1000, -1);
         return;
     }
@@ -396,21 +394,27 @@ static void *timer_thread(void *arg)
 static bool intent_batch_present(struct partition *p, const struct timer_intent *in)
 {
     bool found = false;
-    pthread_rwlock_rdlock(&p->log_lock);
-    if (!p->log) {
-        pthread_rwlock_unlock(&p->log_lock);
+    struct partition_offsets po;
+    if (partition_offsets(p, &po) != KERR_NONE)
         return false;
-    }
-    int64_t end = plog_log_end(p->log);
-    int64_t off = in->log_end < plog_log_start(p->log) ? plog_log_start(p->log) : in->log_end;
+    int64_t end = po.log_end;
+    int64_t off = in->log_end < po.log_start ? po.log_start : in->log_end;
     uint8_t *buf = NULL;
     while (!found && off < end) {
-        struct plog_range r;
-        if (plog_read(p->log, off, 1 << 20, end, &r) != PLOG_OK || r.fd < 0)
+        /* Up to the log end: the batch may not be committed yet. */
+        struct partition_read r = {.offset = off,
+                                   .max_bytes = 1 << 20,
+                                   .max_offset = end,
+                                   .current_leader_epoch = -1,
+                                   .reader = PARTITION_READER_LOCAL};
+        if (partition_read(p, &r) != KERR_NONE || r.fd < 0) {
+            if (r.ref)
+                partition_range_release(r.ref);
             break;
+        }
         uint8_t *nb = realloc(buf, (size_t)r.len);
         ssize_t got = nb ? pread(r.fd, nb, (size_t)r.len, r.file_pos) : -1;
-        plog_range_release(r.ref);
+        partition_range_release(r.ref);
         if (!nb)
             break;
         buf = nb;
@@ -436,7 +440,6 @@ static bool intent_batch_present(struct partition *p, const struct timer_intent 
         off = next;
     }
     free(buf);
-    pthread_rwlock_unlock(&p->log_lock);
     return found;
 }
 

@@ -2,7 +2,7 @@
  * scan: a filter applied to stored record batches, for a view's Fetch.
  *
  * The source partition's batches are fed in log order (filter_scan_feed,
- * any number of times, each call with whole batches as plog_read returns
+ * any number of times, each call with whole batches as partition_read returns
  * them); the output is record batches a Kafka consumer reads as it reads
  * a compacted log:
  *

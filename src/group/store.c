@@ -50,6 +50,7 @@
 
 #include "broker/topics.h"
 #include "common/clock.h"
+#include "common/kerr.h"
 #include "common/rlog.h"
 #include "group/group_int.h"
 #include "storage/batch.h"
@@ -142,12 +143,13 @@ static int append_batch(struct batch_builder *bb)
     }
     batch_builder_free(bb);
     struct partition *p = topic_partition(offsets_topic, 0);
-    struct plog_append_result res;
-    int rc = p ? partition_append(p, out, out_len, clock_wall_ms(), &res) : -1;
+    partition_append_result_t res;
+    int16_t err = p ? partition_append(p, out, out_len, clock_wall_ms(), &res)
+                    : KERR_UNKNOWN_TOPIC_OR_PARTITION;
     free(out);
-    if (rc)
-        rlog_error("cannot write to %s (error %d)", GROUP_OFFSETS_TOPIC, rc);
-    return rc ? -1 : 0;
+    if (err != KERR_NONE)
+        rlog_error("cannot write to %s (%s)", GROUP_OFFSETS_TOPIC, kerr_name(err));
+    return err != KERR_NONE ? -1 : 0;
 }
 
 /* The group's offset key, or with an instance its instance's. */
@@ -447,24 +449,33 @@ int store_load(void)
     struct partition *p = topic_partition(offsets_topic, 0);
     if (!p)
         return -1;
-    pthread_rwlock_rdlock(&p->log_lock);
-    int64_t off = plog_log_start(p->log), end = plog_log_end(p->log);
+    struct partition_offsets po;
+    if (partition_offsets(p, &po) != KERR_NONE)
+        return -1;
+    /* Everything in the log, committed or not yet, as Kafka loads it. */
+    int64_t off = po.log_start, end = po.log_end;
     int64_t records = 0;
     int rc = 0;
     while (off < end && rc == 0) {
-        struct plog_range rg = {.fd = -1};
-        if (plog_read(p->log, off, 1 << 20, end, &rg) || rg.fd < 0) {
+        struct partition_read rg = {.offset = off,
+                                    .max_bytes = 1 << 20,
+                                    .max_offset = end,
+                                    .current_leader_epoch = -1,
+                                    .reader = PARTITION_READER_LOCAL};
+        if (partition_read(p, &rg) != KERR_NONE || rg.fd < 0) {
+            if (rg.ref)
+                partition_range_release(rg.ref);
             rc = -1;
             break;
         }
         uint8_t *buf = malloc((size_t)rg.len);
         if (!buf || pread(rg.fd, buf, (size_t)rg.len, rg.file_pos) != rg.len) {
             free(buf);
-            plog_range_release(rg.ref);
+            partition_range_release(rg.ref);
             rc = -1;
             break;
         }
-        plog_range_release(rg.ref);
+        partition_range_release(rg.ref);
         size_t pos = 0;
         int64_t next = off;
         while (pos < (size_t)rg.len) {
@@ -491,7 +502,6 @@ int store_load(void)
             break; /* no progress: stop rather than loop */
         off = next;
     }
-    pthread_rwlock_unlock(&p->log_lock);
     int broadcasting = 0;
     for (int i = 0; i < gc.n; i++)
         broadcasting += gc.g[i]->model == GM_BROADCASTING;

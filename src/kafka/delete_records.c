@@ -51,21 +51,8 @@ int handle_delete_records(struct kreq *r)
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            int64_t off = qt->partitions[j].offset;
-            pthread_rwlock_rdlock(&p->log_lock);
-            if (!p->log) {
-                rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-            } else if (off == -1 || (off >= 0 && off <= partition_hw(p))) {
-                int64_t start = -1;
-                int rc = plog_delete_records(p->log, off == -1 ? partition_hw(p) : off, &start);
-                rp->error_code = rc == PLOG_OK                 ? KERR_NONE
-                                 : rc == PLOG_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE
-                                                               : KERR_KAFKA_STORAGE_ERROR;
-                rp->low_watermark = rc == PLOG_OK ? start : -1;
-            } else {
-                rp->error_code = KERR_OFFSET_OUT_OF_RANGE;
-            }
-            pthread_rwlock_unlock(&p->log_lock);
+            rp->error_code =
+                partition_delete_records(p, qt->partitions[j].offset, &rp->low_watermark);
         }
         topic_put(t);
     }

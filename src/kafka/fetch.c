@@ -37,6 +37,8 @@ struct fetch_state {
     struct loop_wake wake;
     struct loop_timer timer;
     struct fetch_response resp;
+    enum partition_reader reader; /* from replica_id */
+    enum partition_isolation isolation;
     bool any_view;  /* some records may be in memory (fetch_view.c) */
     bool view_more; /* a view partition has more to scan: answer now */
 };
@@ -82,7 +84,7 @@ static int64_t fetch_collect(struct fetch_state *st)
             pr->records = (krecords_t){.ptr = NULL, .len = 0, .fd = -1};
             if (t && topic_is_view(t)) {
                 struct fetch_view_io io = {.limit = fp->partition_max_bytes,
-                                           .marker = q->isolation_level == 1};
+                                           .marker = st->isolation == PARTITION_READ_COMMITTED};
                 if (io.limit > budget)
                     io.limit = (int32_t)budget;
                 io.may_read = io.limit > 0 || total == 0;
@@ -97,50 +99,39 @@ static int64_t fetch_collect(struct fetch_state *st)
                 pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
                 continue;
             }
-            if (fp->current_leader_epoch >= 0 && fp->current_leader_epoch != p->leader_epoch) {
-                pr->error_code = fp->current_leader_epoch > p->leader_epoch
-                                     ? KERR_UNKNOWN_LEADER_EPOCH
-                                     : KERR_FENCED_LEADER_EPOCH;
-                continue;
-            }
-            pthread_rwlock_rdlock(&p->log_lock);
-            if (!p->log) {
-                pthread_rwlock_unlock(&p->log_lock);
-                pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-                continue;
-            }
-            int64_t hw = partition_hw(p);
-            pr->high_watermark = hw;
-            pr->last_stable_offset = hw; /* no transactions yet */
-            pr->log_start_offset = plog_log_start(p->log);
             int32_t limit = fp->partition_max_bytes;
             if (limit > budget)
                 limit = (int32_t)budget;
-            struct plog_range rg = {.fd = -1, .ref = NULL};
-            int rc = PLOG_OK;
-            if (fp->fetch_offset != hw && (limit > 0 || total == 0))
-                rc = plog_read(p->log, fp->fetch_offset, limit > 0 ? limit : 1, hw, &rg);
-            else if (fp->fetch_offset > hw || fp->fetch_offset < pr->log_start_offset)
-                rc = PLOG_ERR_OUT_OF_RANGE;
-            pthread_rwlock_unlock(&p->log_lock);
-            if (rc == PLOG_ERR_OUT_OF_RANGE) {
-                pr->error_code = KERR_OFFSET_OUT_OF_RANGE;
-                continue;
+            /* Once the budget is spent, only the offsets; but the first
+             * records found get through, however large their batch. */
+            if (limit <= 0)
+                limit = total == 0 ? 1 : 0;
+            struct partition_read rd = {
+                .offset = fp->fetch_offset,
+                .max_bytes = limit,
+                .max_offset = -1,
+                .current_leader_epoch = fp->current_leader_epoch,
+                .reader = st->reader,
+                .isolation = st->isolation,
+            };
+            pr->error_code = partition_read(p, &rd);
+            if (rd.high_watermark >= 0) {
+                pr->high_watermark = rd.high_watermark;
+                pr->last_stable_offset = rd.last_stable_offset;
+                pr->log_start_offset = rd.log_start_offset;
             }
-            if (rc != PLOG_OK) {
-                pr->error_code = KERR_KAFKA_STORAGE_ERROR;
+            if (pr->error_code != KERR_NONE)
                 continue;
-            }
-            if (rg.fd >= 0 && rg.len > 0) {
-                pr->records.fd = rg.fd;
-                pr->records.file_off = rg.file_pos;
-                pr->records.len = rg.len;
-                pr->records.release = plog_range_release;
-                pr->records.release_arg = rg.ref;
-                total += rg.len;
-                budget -= rg.len;
-            } else if (rg.ref) {
-                plog_range_release(rg.ref);
+            if (rd.fd >= 0 && rd.len > 0) {
+                pr->records.fd = rd.fd;
+                pr->records.file_off = rd.file_pos;
+                pr->records.len = rd.len;
+                pr->records.release = partition_range_release;
+                pr->records.release_arg = rd.ref;
+                total += rd.len;
+                budget -= rd.len;
+            } else if (rd.ref) {
+                partition_range_release(rd.ref);
             }
         }
     }
@@ -208,6 +199,8 @@ int handle_fetch(struct kreq *r)
         return KH_CLOSE;
     st->req = r;
     struct fetch_request *q = &st->q;
+    st->reader = partition_reader_of(q->replica_id);
+    st->isolation = q->isolation_level == 1 ? PARTITION_READ_COMMITTED : PARTITION_READ_UNCOMMITTED;
     if (q->topics_count < 0)
         q->topics_count = 0;
     fetch_response_init(&st->resp);

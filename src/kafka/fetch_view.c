@@ -3,7 +3,7 @@
  *
  * The plain Fetch sends file ranges with sendfile; a view cannot, since
  * it sends only some records.  So its batches are read into memory
- * (pread of the ranges plog_read finds), filtered by filter_scan, and
+ * (pread of the ranges partition_read finds), filtered by filter_scan, and
  * the result sent from memory.  That cost is paid by the view's readers
  * only.
  *
@@ -51,51 +51,62 @@ static int pread_all(int fd, uint8_t *buf, size_t len, int64_t off)
     return 0;
 }
 
-/* Reads source batches from `pos` and feeds them to the scan. */
-static int scan_source(struct partition *p, struct filter_scan *s, int64_t pos, int64_t hw,
-                       int32_t limit, int64_t *read)
+/*
+ * Reads source batches from `pos` (below the high watermark the fetch
+ * started with) and feeds them to the scan.  A Kafka error;
+ * KERR_CORRUPT_MESSAGE when the filter found a batch it cannot read.
+ */
+static int16_t scan_source(struct partition *p, const struct fetch_request_fetch_partition *fp,
+                           struct filter_scan *s, int64_t pos, int64_t hw, int32_t limit,
+                           int64_t *read)
 {
     uint8_t *buf = NULL;
     size_t cap = 0;
-    int rc = PLOG_OK;
+    int16_t err = KERR_NONE;
     while (pos < hw && (*read == 0 || *read < limit)) {
-        struct plog_range rg = {.fd = -1, .ref = NULL};
         int64_t want = limit - *read;
-        pthread_rwlock_rdlock(&p->log_lock);
-        rc = p->log ? plog_read(p->log, pos, want > 0 ? (int32_t)want : 1, hw, &rg)
-                    : PLOG_ERR_OUT_OF_RANGE;
-        pthread_rwlock_unlock(&p->log_lock);
-        if (rc != PLOG_OK || rg.fd < 0 || rg.len <= 0) {
-            if (rg.ref)
-                plog_range_release(rg.ref);
+        struct partition_read rd = {.offset = pos,
+                                    .max_bytes = want > 0 ? (int32_t)want : 1,
+                                    .max_offset = hw,
+                                    .current_leader_epoch = fp->current_leader_epoch,
+                                    .reader = PARTITION_READER_CONSUMER};
+        err = partition_read(p, &rd);
+        if (err == KERR_UNKNOWN_TOPIC_OR_PARTITION)
+            err = KERR_OFFSET_OUT_OF_RANGE; /* deleted meanwhile: as if retention took it */
+        if (err != KERR_NONE || rd.fd < 0 || rd.len <= 0) {
+            if (rd.ref)
+                partition_range_release(rd.ref);
             break;
         }
-        if ((size_t)rg.len > cap) {
-            uint8_t *nb = realloc(buf, (size_t)rg.len);
+        if ((size_t)rd.len > cap) {
+            uint8_t *nb = realloc(buf, (size_t)rd.len);
             if (!nb) {
-                plog_range_release(rg.ref);
-                rc = PLOG_ERR_IO;
+                partition_range_release(rd.ref);
+                err = KERR_KAFKA_STORAGE_ERROR;
                 break;
             }
             buf = nb;
-            cap = (size_t)rg.len;
+            cap = (size_t)rd.len;
         }
         /* The range pins its segment: safe to read without the lock. */
-        int r = pread_all(rg.fd, buf, (size_t)rg.len, rg.file_pos);
-        plog_range_release(rg.ref);
+        int r = pread_all(rd.fd, buf, (size_t)rd.len, rd.file_pos);
+        partition_range_release(rd.ref);
         if (r) {
-            rc = PLOG_ERR_IO;
+            err = KERR_KAFKA_STORAGE_ERROR;
             break;
         }
-        *read += rg.len;
-        if ((rc = filter_scan_feed(s, buf, (size_t)rg.len)) != PLOG_OK)
+        *read += rd.len;
+        int rc = filter_scan_feed(s, buf, (size_t)rd.len);
+        if (rc != PLOG_OK) {
+            err = rc == PLOG_ERR_CORRUPT ? KERR_CORRUPT_MESSAGE : KERR_KAFKA_STORAGE_ERROR;
             break;
+        }
         if (s->next_offset <= pos)
             break; /* no batch ended past pos: cannot happen with a sane log */
         pos = s->next_offset;
     }
     free(buf);
-    return rc;
+    return err;
 }
 
 int64_t fetch_view_partition(struct topic *t, const struct fetch_request_fetch_partition *fp,
@@ -110,30 +121,24 @@ int64_t fetch_view_partition(struct topic *t, const struct fetch_request_fetch_p
         pr->high_watermark = pr->last_stable_offset = pr->log_start_offset = -1;
         return 0;
     }
-    if (fp->current_leader_epoch >= 0 && fp->current_leader_epoch != p->leader_epoch) {
-        pr->error_code = fp->current_leader_epoch > p->leader_epoch ? KERR_UNKNOWN_LEADER_EPOCH
-                                                                    : KERR_FENCED_LEADER_EPOCH;
+    /* The offsets, the leadership and range checks first; the scan
+     * stays below the high watermark seen here. */
+    struct partition_read at = {.offset = fp->fetch_offset,
+                                .max_bytes = 0,
+                                .max_offset = -1,
+                                .current_leader_epoch = fp->current_leader_epoch,
+                                .reader = PARTITION_READER_CONSUMER};
+    pr->error_code = partition_read(p, &at);
+    if (at.high_watermark >= 0) {
+        pr->high_watermark = at.high_watermark;
+        pr->last_stable_offset = at.last_stable_offset;
+        pr->log_start_offset = at.log_start_offset;
+    }
+    if (pr->error_code != KERR_NONE) {
         view_filter_put(vf);
         return 0;
     }
-    pthread_rwlock_rdlock(&p->log_lock);
-    if (!p->log) {
-        pthread_rwlock_unlock(&p->log_lock);
-        pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        view_filter_put(vf);
-        return 0;
-    }
-    int64_t hw = partition_hw(p);
-    pr->high_watermark = hw;
-    pr->last_stable_offset = hw; /* no transactions yet */
-    pr->log_start_offset = plog_log_start(p->log);
-    pthread_rwlock_unlock(&p->log_lock);
-    int64_t off = fp->fetch_offset;
-    if (off > hw || off < pr->log_start_offset) {
-        pr->error_code = KERR_OFFSET_OUT_OF_RANGE;
-        view_filter_put(vf);
-        return 0;
-    }
+    int64_t hw = at.high_watermark, off = fp->fetch_offset;
     if (off == hw || !io->may_read) {
         view_filter_put(vf);
         return 0;
@@ -144,18 +149,19 @@ int64_t fetch_view_partition(struct topic *t, const struct fetch_request_fetch_p
     filter_scan_init(&s, vf->f, off);
     s.next_offset = start; /* a known stretch counts as examined */
     int64_t read = 0;
-    int rc = scan_source(p, &s, start, hw, io->limit > 0 ? io->limit : 1, &read);
+    int16_t err = scan_source(p, fp, &s, start, hw, io->limit > 0 ? io->limit : 1, &read);
     io->scanned = read;
-    if (rc == PLOG_ERR_OUT_OF_RANGE && read > 0)
-        rc = PLOG_OK; /* retention moved the start meanwhile: send what we have */
-    if (rc == PLOG_OK)
-        rc = filter_scan_finish(&s, io->marker);
-    if (rc != PLOG_OK) {
-        if (rc == PLOG_ERR_CORRUPT)
+    if (err == KERR_OFFSET_OUT_OF_RANGE && read > 0)
+        err = KERR_NONE; /* retention moved the start meanwhile: send what we have */
+    if (err == KERR_NONE && filter_scan_finish(&s, io->marker) != PLOG_OK)
+        err = KERR_KAFKA_STORAGE_ERROR;
+    if (err != KERR_NONE) {
+        if (err == KERR_CORRUPT_MESSAGE) {
             rlog_warn("view %s [%d]: unreadable batch near offset %lld of %s", t->name,
                       fp->partition, (long long)s.next_offset, t->view->source->name);
-        pr->error_code =
-            rc == PLOG_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR;
+            err = KERR_KAFKA_STORAGE_ERROR; /* the source's disk, not the client's data */
+        }
+        pr->error_code = err;
         free(s.out);
         filter_scan_release(&s);
         view_filter_put(vf);

@@ -2,49 +2,23 @@
  * ListOffsets: earliest (-2), latest (-1), max timestamp (-3, v7+) or
  * the first offset at or after a timestamp, per partition.  A filtered
  * view answers with its source's offsets, which are its own: any of them
- * is a position a consumer of the view can fetch from.
+ * is a position a consumer of the view can fetch from.  The rules (which
+ * bound "latest" is for the requester, the leader epoch check of v4+)
+ * are the partition's (partition_list_offset).
  */
 #include "broker/topics.h"
 #include "common/kerr.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 
-#define TS_LATEST (-1)
-#define TS_EARLIEST (-2)
-#define TS_MAX (-3)
-
-static void list_one(struct partition *p, int64_t ts,
-                     struct list_offsets_response_list_offsets_partition_response *out)
-{
-    pthread_rwlock_rdlock(&p->log_lock);
-    if (!p->log) {
-        pthread_rwlock_unlock(&p->log_lock);
-        out->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-        return;
-    }
-    out->leader_epoch = p->leader_epoch;
-    out->timestamp = -1;
-    if (ts == TS_LATEST) {
-        out->offset = partition_hw(p);
-    } else if (ts == TS_EARLIEST) {
-        out->offset = plog_log_start(p->log);
-    } else if (ts >= 0 || ts == TS_MAX) {
-        int64_t off = -1, found = -1;
-        if (plog_offset_for_time(p->log, ts, &off, &found) < 0)
-            out->error_code = KERR_KAFKA_STORAGE_ERROR;
-        out->offset = off;
-        out->timestamp = off >= 0 ? found : -1;
-    } else {
-        out->error_code = KERR_INVALID_REQUEST;
-    }
-    pthread_rwlock_unlock(&p->log_lock);
-}
-
 int handle_list_offsets(struct kreq *r)
 {
     struct list_offsets_request req;
     if (!KREQ_DECODE(r, list_offsets_request, &req))
         return KH_CLOSE;
+    enum partition_reader reader = partition_reader_of(req.replica_id);
+    enum partition_isolation iso =
+        req.isolation_level == 1 ? PARTITION_READ_COMMITTED : PARTITION_READ_UNCOMMITTED;
     struct list_offsets_response resp;
     list_offsets_response_init(&resp);
     int32_t nt = req.topics_count > 0 ? req.topics_count : 0;
@@ -74,7 +48,9 @@ int handle_list_offsets(struct kreq *r)
                 rp->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            list_one(p, qt->partitions[j].timestamp, rp);
+            rp->error_code = partition_list_offset(
+                p, qt->partitions[j].timestamp, qt->partitions[j].current_leader_epoch, reader, iso,
+                &rp->offset, &rp->timestamp, &rp->leader_epoch);
         }
         topic_put(t);
     }

@@ -1,6 +1,7 @@
 /*
- * Metadata: this broker, and every requested topic with this broker as
- * leader and sole in-sync replica of each partition.  Unknown topics are
+ * Metadata: this broker, and every requested topic with each partition's
+ * leader, leader epoch, replicas and in-sync replicas as the partition
+ * has them (broker/partition.h).  Unknown topics are
  * created when auto-creation is on and the client allows it (v4+ asks;
  * earlier versions always allow, as in Kafka).
  */
@@ -12,7 +13,7 @@
 #include "proto/gen/msgs.h"
 
 static void fill_topic(struct kreq *r, struct metadata_response_metadata_response_topic *out,
-                       struct topic *t, int32_t node_id)
+                       struct topic *t)
 {
     out->name = (kstr_t){t->name, (int32_t)strlen(t->name)};
     out->topic_id = t->id;
@@ -24,25 +25,31 @@ static void fill_topic(struct kreq *r, struct metadata_response_metadata_respons
         return;
     }
     out->partitions = arena_alloc(&r->arena, (size_t)n * sizeof *out->partitions);
-    int32_t *self = arena_alloc(&r->arena, sizeof *self);
-    if (!out->partitions || !self) {
+    if (!out->partitions) {
         out->error_code = KERR_UNKNOWN_SERVER_ERROR;
         return;
     }
-    *self = node_id;
     out->partitions_count = n;
     for (int32_t i = 0; i < n; i++) {
         struct metadata_response_metadata_response_partition *p = &out->partitions[i];
         metadata_response_metadata_response_partition_init(p);
         struct partition *pt = topic_read_partition(t, i);
         p->partition_index = i;
-        p->leader_id = node_id;
-        p->leader_epoch = pt ? pt->leader_epoch : 0;
-        p->replica_nodes = self;
-        p->replica_nodes_count = 1;
-        p->isr_nodes = self;
-        p->isr_nodes_count = 1;
         p->offline_replicas_count = 0;
+        if (!pt) {
+            /* Cannot be (partitions are only added), but says so if it were. */
+            p->error_code = KERR_LEADER_NOT_AVAILABLE;
+            p->leader_id = -1;
+            continue;
+        }
+        /* The arrays are the partition's, alive as long as the topic
+         * reference, which is held until the response is encoded. */
+        p->leader_id = pt->leader_id;
+        p->leader_epoch = pt->leader_epoch;
+        p->replica_nodes = pt->replicas;
+        p->replica_nodes_count = pt->n_replicas;
+        p->isr_nodes = pt->isr;
+        p->isr_nodes_count = pt->n_isr;
     }
 }
 
@@ -81,7 +88,7 @@ int handle_metadata(struct kreq *r)
         resp.topics_count = n_held;
         for (int i = 0; i < n_held; i++) {
             metadata_response_metadata_response_topic_init(&resp.topics[i]);
-            fill_topic(r, &resp.topics[i], held[i], cfg->node_id);
+            fill_topic(r, &resp.topics[i], held[i]);
         }
     } else {
         int32_t n = req.topics_count;
@@ -106,7 +113,7 @@ int handle_metadata(struct kreq *r)
             out->error_code = topics_get_or_create(name.ptr, (size_t)name.len, allow_create, &t);
             if (t) {
                 held[n_held++] = t;
-                fill_topic(r, out, t, cfg->node_id);
+                fill_topic(r, out, t);
             }
         }
     }

@@ -189,8 +189,8 @@ int handle_produce(struct kreq *r)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            if (req.acks == -1 && t->settings.min_insync_replicas > 1) {
-                /* One replica can never satisfy more. */
+            if (req.acks == -1 && p->n_isr < t->settings.min_insync_replicas) {
+                /* Kafka's rule: acks=all needs that many replicas in sync. */
                 pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
                 continue;
             }
@@ -203,12 +203,11 @@ int handle_produce(struct kreq *r)
                 if (!held_back(r, t, p, pd, pr, now))
                     continue;
             } else {
-                struct plog_append_result res;
+                partition_append_result_t res;
                 /* The frame is ours: the log rewrites offsets in place. */
-                int rc = partition_append(p, (uint8_t *)pd->records.ptr, (size_t)pd->records.len,
-                                          now, &res);
-                pr->error_code = kerr_from_append(rc);
-                if (rc != PLOG_OK)
+                pr->error_code = partition_append(p, (uint8_t *)pd->records.ptr,
+                                                  (size_t)pd->records.len, now, &res);
+                if (pr->error_code != KERR_NONE)
                     continue;
                 pr->base_offset = res.base_offset;
                 pr->log_append_time_ms = res.log_append_time;
@@ -216,11 +215,8 @@ int handle_produce(struct kreq *r)
             }
             bool due = t->settings.flush_sync;
             /* The default (no count or time flush) skips the check. */
-            if (!due && (t->settings.log.flush_messages > 0 || t->settings.log.flush_ms >= 0)) {
-                pthread_rwlock_rdlock(&p->log_lock);
-                due = p->log && plog_flush_due(p->log, now);
-                pthread_rwlock_unlock(&p->log_lock);
-            }
+            if (!due && (t->settings.log.flush_messages > 0 || t->settings.log.flush_ms >= 0))
+                due = partition_flush_due(p, now);
             if (due) {
                 st->fw_resp[st->fw.n] = pr;
                 st->fw.parts[st->fw.n++] = p;

@@ -89,7 +89,9 @@ int handle_create_topics(struct kreq *r)
         if (code == KERR_NONE) {
             rt->num_partitions =
                 t ? topic_read_partition_count(t) : (nparts > 0 ? nparts : cfg->num_partitions);
-            rt->replication_factor = 1;
+            /* As the partitions have it; a validated one would have one. */
+            struct partition *p0 = t ? topic_read_partition(t, 0) : NULL;
+            rt->replication_factor = p0 ? (int16_t)p0->n_replicas : 1;
             if (t)
                 rt->topic_id = t->id;
         }
