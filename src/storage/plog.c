@@ -1,10 +1,12 @@
 /*
  * plog: one partition's log, a directory of segments (segment.c) plus
- * three checkpoint files (checkpoint.c):
+ * checkpoint files (formats: checkpoint.c):
  *
  *   file                                   written by
  *   <20-digit base>.log/.index/.timeindex  segment.c, index.c
- *   leader-epoch-checkpoint                plog_append (new epoch), truncation
+ *   leader-epoch-checkpoint                plog_append, plog_append_follower
+ *                                          (new epoch), plog_begin_epoch,
+ *                                          truncation
  *   log-start-offset                       plog_delete_records
  *   recovery-point                         plog_flush (after a segment rolled)
  *   cleaner-checkpoint                     plog_clean (cleaner.c), truncation
@@ -567,14 +569,17 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
 
 /* ---- append ---- */
 
-static int roll(struct plog *l, int64_t now_ms)
+/* Seals the active segment and starts one named `base`: the log end
+ * for leader appends, the first incoming offset for a follower's (after
+ * a gap in the leader's log the two differ). */
+static int roll(struct plog *l, int64_t base, int64_t now_ms)
 {
     struct segment *a = active(l), *s;
     if (segment_seal(a) != PLOG_OK) {
         plog_set_read_only(l, "sealing a segment");
         return PLOG_ERR_IO;
     }
-    if (segment_create(l->dir, l->leo, (size_t)l->cfg.segment_index_bytes, now_ms, &s) < 0) {
+    if (segment_create(l->dir, base, (size_t)l->cfg.segment_index_bytes, now_ms, &s) < 0) {
         plog_set_read_only(l, "creating a segment");
         return PLOG_ERR_IO;
     }
@@ -589,15 +594,62 @@ static int roll(struct plog *l, int64_t now_ms)
     return PLOG_OK;
 }
 
-static bool should_roll(struct plog *l, size_t len, int64_t records, int64_t now_ms)
+/* Whether `len` bytes of batches ending at last_offset need a new
+ * segment.  Relative offsets are int32, so even an empty segment rolls
+ * when they would not fit (only a follower's batch after a gap of 2^31
+ * offsets can do that; the empty segment stays, sealed, as in Kafka). */
+static bool should_roll(struct plog *l, size_t len, int64_t last_offset, int64_t now_ms)
 {
     struct segment *a = active(l);
+    if (last_offset - a->base_offset > INT32_MAX)
+        return true;
     if (a->size == 0)
         return false;
     return a->size + (int64_t)len > plog_roll_bytes(&l->cfg) || index_full(&a->oidx) ||
            a->tidx.n + 1 >= a->tidx.max_entries ||
-           (l->cfg.segment_ms >= 0 && now_ms - a->roll_base_ms >= l->cfg.segment_ms) ||
-           l->leo + records - 1 - a->base_offset > INT32_MAX;
+           (l->cfg.segment_ms >= 0 && now_ms - a->roll_base_ms >= l->cfg.segment_ms);
+}
+
+/*
+ * The write shared by leader and follower appends, under mu: rolls when
+ * needed, writes `len` bytes of validated batches whose offsets are
+ * final (first_offset..last_offset) with one pwrite, indexes them and
+ * counts them.  On a failed write the partition is read-only; when only
+ * an index write failed the batches are in the log and readable, so the
+ * log end follows the file, but the failure is still returned.
+ */
+static int write_batches(struct plog *l, const uint8_t *batches, size_t len, int64_t first_offset,
+                         int64_t last_offset, int64_t records, int64_t now_ms)
+{
+    int rc;
+    if (should_roll(l, len, last_offset, now_ms) && (rc = roll(l, first_offset, now_ms)) != PLOG_OK)
+        return rc;
+    struct segment *a = active(l);
+    rc = segment_append(a, batches, len, l->cfg.index_interval_bytes, now_ms);
+    if (rc != PLOG_OK) {
+        plog_set_read_only(l, "writing to the log");
+        if (a->next_offset != last_offset + 1)
+            return rc;
+    }
+    l->leo = last_offset + 1;
+    l->size_bytes += (int64_t)len;
+    l->unflushed_records += records;
+    if (l->oldest_unflushed_ms < 0)
+        l->oldest_unflushed_ms = now_ms;
+    return rc;
+}
+
+/* Adds `epoch` starting at `start` to the history if it is newer than
+ * the latest (Kafka's assign); true when added.  Under mu. */
+static int epochs_assign(struct plog *l, int32_t epoch, int64_t start, bool *added)
+{
+    *added = false;
+    if (epoch < 0 || (l->nepochs > 0 && epoch <= l->epochs[l->nepochs - 1].epoch))
+        return 0;
+    if (epochs_add(l, epoch, start) < 0)
+        return -1;
+    *added = true;
+    return 0;
 }
 
 int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t now_ms,
@@ -663,15 +715,12 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
         rc = PLOG_ERR_IO;
         goto out;
     }
-    if (should_roll(l, len, records, now_ms) && (rc = roll(l, now_ms)) != PLOG_OK)
+    bool added;
+    if (epochs_assign(l, leader_epoch, l->leo, &added) < 0 ||
+        (added && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0)) {
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
+        rc = PLOG_ERR_IO;
         goto out;
-    if (leader_epoch >= 0 && (l->nepochs == 0 || leader_epoch > l->epochs[l->nepochs - 1].epoch)) {
-        if (epochs_add(l, leader_epoch, l->leo) < 0 ||
-            ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
-            plog_set_read_only(l, "writing the leader epoch checkpoint");
-            rc = PLOG_ERR_IO;
-            goto out;
-        }
     }
 
     /* Assign offsets (outside the CRC) and fix timestamps (inside it). */
@@ -697,29 +746,141 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
         next += batch_be32(b + 23) + 1;
         off += size;
     }
-    struct segment *a = active(l);
-    rc = segment_append(a, batches, len, l->cfg.index_interval_bytes, now_ms);
-    if (rc != PLOG_OK) {
-        plog_set_read_only(l, "writing to the log");
-        /* When only an index write failed the batches are in the log and
-         * readable: keep the offsets in step with the file, but still
-         * report the failure. */
-        if (a->next_offset != next)
-            goto out;
+    int64_t base = l->leo;
+    rc = write_batches(l, batches, len, base, next - 1, records, now_ms);
+    if (l->leo == next) {
+        res->base_offset = base;
+        res->last_offset = next - 1;
+        res->log_append_time = append_time ? now_ms : -1;
+        res->record_count = (int32_t)records;
     }
-    res->base_offset = l->leo;
-    res->last_offset = next - 1;
-    res->log_append_time = append_time ? now_ms : -1;
-    res->record_count = (int32_t)records;
-    l->leo = next;
-    l->size_bytes += (int64_t)len;
-    l->unflushed_records += records;
-    if (l->oldest_unflushed_ms < 0)
-        l->oldest_unflushed_ms = now_ms;
 out:
     res->log_start_offset = l->log_start;
     pthread_mutex_unlock(&l->mu);
     free(max_ts);
+    return rc;
+}
+
+/* One batch of a follower append, as validated. */
+struct fbatch {
+    size_t pos, size;
+    int64_t base, last;
+    int32_t epoch, records;
+};
+
+int plog_append_follower(struct plog *l, const uint8_t *batches, size_t len,
+                         struct plog_append_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->base_offset = res->last_offset = res->log_append_time = -1;
+
+    pthread_mutex_lock(&l->mu);
+    int64_t seg_bytes = plog_roll_bytes(&l->cfg);
+    pthread_mutex_unlock(&l->mu);
+
+    /* Everything is checked before anything is written, without the
+     * mutex (the buffer is the caller's).  Records are not decompressed:
+     * the leader validated them, the CRC says they arrived intact. */
+    struct fbatch *fb = malloc((len / BATCH_HEADER_SIZE + 1) * sizeof *fb);
+    if (!fb)
+        return PLOG_ERR_IO;
+    size_t off = 0, count = 0;
+    int rc = PLOG_OK;
+    while (off < len) {
+        struct batch_hdr h;
+        rc = batch_parse_header(batches + off, len - off, (int64_t)(len - off) - BATCH_LOG_OVERHEAD,
+                                &h);
+        if (rc != PLOG_OK)
+            break;
+        if (batch_size(&h) > seg_bytes) {
+            rc = PLOG_ERR_TOO_LARGE;
+            break;
+        }
+        rc = batch_validate_header(batches + off, (size_t)batch_size(&h), false, &h);
+        if (rc != PLOG_OK)
+            break;
+        /* Offsets increase from batch to batch, and stay int64. */
+        if (h.base_offset < 0 || h.base_offset > INT64_MAX - 1 - h.last_offset_delta ||
+            (count > 0 && h.base_offset <= fb[count - 1].last)) {
+            rc = PLOG_ERR_INVALID;
+            break;
+        }
+        struct fbatch *f = &fb[count];
+        f->pos = off;
+        f->size = (size_t)batch_size(&h);
+        f->base = h.base_offset;
+        f->last = batch_last_offset(&h);
+        f->epoch = h.partition_leader_epoch;
+        f->records = h.records_count;
+        count++;
+        off += (size_t)batch_size(&h);
+    }
+    if (rc != PLOG_OK || count == 0) {
+        free(fb);
+        return rc;
+    }
+
+    int64_t now_ms = wall_ms(), records = 0;
+    pthread_mutex_lock(&l->mu);
+    if (l->read_only) {
+        rc = PLOG_ERR_IO;
+        goto out;
+    }
+    if (fb[0].base < l->leo) {
+        rc = PLOG_ERR_OFFSET;
+        goto out;
+    }
+    /* The epochs the batches start, made durable before the data: once
+     * a fetcher reports the offsets, OffsetForLeaderEpoch answers from
+     * them. */
+    bool changed = false;
+    for (size_t i = 0; i < count; i++) {
+        bool added;
+        if (epochs_assign(l, fb[i].epoch, fb[i].base, &added) < 0) {
+            errno = ENOMEM;
+            rc = PLOG_ERR_IO;
+            break;
+        }
+        changed |= added;
+    }
+    if (rc != PLOG_OK || (changed && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0)) {
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
+        rc = PLOG_ERR_IO;
+        goto out;
+    }
+    /* Runs of batches that fit the active segment, one write each; the
+     * segment rolls between runs as it would between leader appends. */
+    for (size_t i = 0; i < count;) {
+        if (should_roll(l, fb[i].size, fb[i].last, now_ms) &&
+            (rc = roll(l, fb[i].base, now_ms)) != PLOG_OK)
+            goto out;
+        struct segment *a = active(l);
+        size_t j = i + 1, run = fb[i].size;
+        int64_t run_records = fb[i].records;
+        while (j < count && a->size + (int64_t)(run + fb[j].size) <= seg_bytes &&
+               fb[j].last - a->base_offset <= INT32_MAX) {
+            run += fb[j].size;
+            run_records += fb[j].records;
+            j++;
+        }
+        rc = write_batches(l, batches + fb[i].pos, run, fb[i].base, fb[j - 1].last, run_records,
+                           now_ms);
+        if (l->leo != fb[j - 1].last + 1)
+            goto out;
+        records += run_records;
+        res->last_offset = fb[j - 1].last;
+        if (rc != PLOG_OK)
+            goto out;
+        i = j;
+    }
+out:
+    if (res->last_offset >= 0) {
+        res->base_offset = fb[0].base;
+        res->record_count = (int32_t)records;
+    }
+    res->log_start_offset = l->log_start;
+    pthread_mutex_unlock(&l->mu);
+    free(fb);
     return rc;
 }
 
@@ -1084,7 +1245,7 @@ int plog_housekeep(struct plog *l, int64_t now_ms)
     struct segment *a = active(l);
     if (!l->read_only && a->size > 0 && l->cfg.segment_ms >= 0 &&
         now_ms - a->roll_base_ms >= l->cfg.segment_ms)
-        roll(l, now_ms);
+        roll(l, l->leo, now_ms);
     int deleted = 0;
     while (l->nsegs > 1) {
         struct segment *s = l->segs[0];

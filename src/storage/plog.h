@@ -57,6 +57,7 @@ enum plog_err {
     PLOG_ERR_TOO_LARGE = -4,    /* batch over max_message_bytes (MESSAGE_TOO_LARGE) */
     PLOG_ERR_OUT_OF_RANGE = -5, /* offset outside [log_start, log_end] */
     PLOG_ERR_UNSUPPORTED = -6,  /* magic < 2 (UNSUPPORTED_FOR_MESSAGE_FORMAT) */
+    PLOG_ERR_OFFSET = -7,       /* follower append below the log end: truncate first */
 };
 
 /*
@@ -96,6 +97,30 @@ struct plog_append_result {
  */
 int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t now_ms,
                 struct plog_append_result *res);
+
+/*
+ * Appends batches fetched from the leader exactly as the leader wrote
+ * them (Kafka's appendAsFollower): offsets, partition leader epochs,
+ * timestamps and attributes are kept, nothing is rewritten.  Every batch
+ * is checked before anything is written: framing (PLOG_ERR_CORRUPT, or
+ * PLOG_ERR_UNSUPPORTED for magic < 2), CRC (PLOG_ERR_CORRUPT), codec
+ * (PLOG_ERR_INVALID), size at most what a segment can hold
+ * (PLOG_ERR_TOO_LARGE; max_message_bytes is not applied: the leader
+ * accepted the batch) and offsets: each batch's base offset must be
+ * above the previous batch's last offset (PLOG_ERR_INVALID), and the
+ * first base offset >= the log end, else PLOG_ERR_OFFSET (the caller
+ * must truncate first).  Gaps are allowed (a compacted leader log has
+ * them).  Records are not decompressed.  A batch whose leader epoch is
+ * larger than the latest known one starts that epoch at its base offset
+ * (Kafka's LeaderEpochFileCache.assign); the epoch checkpoint is written
+ * durably before the data.  Smaller epochs and -1 change nothing.
+ * Segments roll and indexes grow as for plog_append; a buffer larger
+ * than a segment is spread over several.  res: base_offset and
+ * last_offset are the first and last offsets of the batches,
+ * record_count the sum of their records counts, log_append_time -1.
+ */
+int plog_append_follower(struct plog *l, const uint8_t *batches, size_t len,
+                         struct plog_append_result *res);
 
 /*
  * A byte range of one segment file to serve to a fetcher.  While the
