@@ -1375,6 +1375,39 @@ out:
     return rc;
 }
 
+/* ---- leader epochs: end offset ---- */
+
+int plog_end_offset_for_epoch(struct plog *l, int32_t epoch, int32_t *out_epoch,
+                              int64_t *out_end_offset)
+{
+    *out_epoch = -1;
+    *out_end_offset = -1;
+    pthread_mutex_lock(&l->mu);
+    int n = l->nepochs;
+    if (epoch >= 0 && n > 0 && epoch <= l->epochs[n - 1].epoch) {
+        if (epoch == l->epochs[n - 1].epoch) {
+            /* Still being written to (or the leader's current epoch). */
+            *out_epoch = epoch;
+            *out_end_offset = l->leo;
+        } else {
+            /* lo: the first entry with an epoch above the requested one
+             * (exists: the latest is above it). */
+            int lo = 0, hi = n - 1;
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (l->epochs[mid].epoch > epoch)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            *out_epoch = lo > 0 ? l->epochs[lo - 1].epoch : epoch;
+            *out_end_offset = l->epochs[lo].start_offset;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return PLOG_OK;
+}
+
 /* ---- offset for time ---- */
 
 /* Reads the whole batch at pos into memory (malloc'ed). */

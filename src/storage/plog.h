@@ -231,6 +231,22 @@ int32_t plog_leader_epoch(struct plog *l);
  * for an epoch not newer than the last one.
  */
 int plog_begin_epoch(struct plog *l, int32_t epoch);
+/*
+ * Kafka's LeaderEpochFileCache.endOffsetFor (OffsetForLeaderEpoch, and
+ * Fetch's diverging epoch): for the requested epoch,
+ *   - the latest known epoch: (that epoch, log end);
+ *   - an older one: (the largest known epoch <= requested, the start
+ *     offset of the first known epoch above requested);
+ *   - below every known epoch: (requested, start offset of the first
+ *     known epoch), since the history before it was removed with the
+ *     data (Kafka does exactly this);
+ *   - -1 (UNDEFINED), above every known epoch, or no epoch known:
+ *     (-1, -1).
+ * Always PLOG_OK.
+ */
+int plog_end_offset_for_epoch(struct plog *l, int32_t epoch, int32_t *out_epoch,
+                              int64_t *out_end_offset);
+
 /* Removes everything at and after `offset` (follower truncation). */
 int plog_truncate_to(struct plog *l, int64_t offset);
 

@@ -1,7 +1,8 @@
 /*
  * The storage side of replication: follower appends (the leader's
  * batches kept byte for byte, the files a follower writes identical to
- * the leader's, every refusal, gaps, rolls inside one buffer).
+ * the leader's, every refusal, gaps, rolls inside one buffer) and the
+ * end offset of an epoch (Kafka's endOffsetFor).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -246,6 +247,11 @@ static int64_t batch_at(struct plog *l, int64_t off, struct batch_hdr *out)
     }
     plog_range_release(r.ref);
     return base;
+}
+
+static void end_for(struct plog *l, int32_t epoch, int32_t *e, int64_t *off)
+{
+    CHECK_EQ_INT(plog_end_offset_for_epoch(l, epoch, e, off), PLOG_OK);
 }
 
 /* ---- follower appends ---- */
@@ -521,6 +527,11 @@ static void test_follower_huge_gaps(void)
         CHECK_EQ_INT(batch_at(l, g1 + 3, NULL), g1 + 2);
         CHECK_EQ_INT(batch_at(l, g1 + 4, NULL), g2);
         CHECK_EQ_INT(check_readable(l, g2, g2 + 2), 0);
+        int32_t e;
+        int64_t off;
+        end_for(l, 1, &e, &off);
+        CHECK_EQ_INT(e, 1);
+        CHECK_EQ_INT(off, g2);
         plog_close(l, pass == 0);
         l = open_log("gaps", &c, pass == 0);
         CHECK_EQ_INT(plog_log_end(l), g2 + 2);
@@ -543,6 +554,73 @@ static void test_follower_huge_gaps(void)
     free(b3);
 }
 
+/* ---- end offset for epoch ---- */
+
+static void test_end_offset_for_epoch(void)
+{
+    struct plog_config c;
+    plog_config_defaults(&c);
+    c.segment_bytes = 400;
+    struct plog *l = open_log("epochs", &c, true);
+    int32_t e;
+    int64_t off;
+    /* No epoch known. */
+    end_for(l, 0, &e, &off);
+    CHECK_EQ_INT(e, -1);
+    CHECK_EQ_INT(off, -1);
+    /* epochs 1@0, 3@4, 5@6, log end 10 */
+    CHECK_EQ_INT(leader_append(l, 2, 1, 30), PLOG_OK);
+    CHECK_EQ_INT(leader_append(l, 2, 1, 30), PLOG_OK);
+    CHECK_EQ_INT(leader_append(l, 2, 3, 30), PLOG_OK);
+    CHECK_EQ_INT(leader_append(l, 2, 5, 30), PLOG_OK);
+    CHECK_EQ_INT(leader_append(l, 2, 5, 30), PLOG_OK);
+    static const struct {
+        int32_t ask, epoch;
+        int64_t end;
+    } want[] = {
+        {5, 5, 10},  /* latest: the log end */
+        {4, 3, 6},   /* unknown: the largest below it, ending where 5 starts */
+        {3, 3, 6},   /* known */
+        {2, 1, 4},   /* unknown, between 1 and 3 */
+        {1, 1, 4},   /* the first */
+        {0, 0, 0},   /* below every epoch: Kafka answers (requested, first start) */
+        {6, -1, -1}, /* above every epoch: UNDEFINED */
+        {-1, -1, -1} /* UNDEFINED asked */
+    };
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            end_for(l, want[i].ask, &e, &off);
+            CHECK_EQ_INT(e, want[i].epoch);
+            CHECK_EQ_INT(off, want[i].end);
+        }
+        plog_close(l, pass == 0);
+        l = open_log("epochs", &c, pass == 0);
+    }
+    /* The latest epoch follows the log end. */
+    CHECK_EQ_INT(leader_append(l, 3, 5, 30), PLOG_OK);
+    end_for(l, 5, &e, &off);
+    CHECK_EQ_INT(off, 13);
+    /* A new epoch begun but not yet written to: it ends at the log end,
+     * and the one before it ends there too. */
+    CHECK_EQ_INT(plog_begin_epoch(l, 8), PLOG_OK);
+    end_for(l, 8, &e, &off);
+    CHECK_EQ_INT(e, 8);
+    CHECK_EQ_INT(off, 13);
+    end_for(l, 7, &e, &off);
+    CHECK_EQ_INT(e, 5);
+    CHECK_EQ_INT(off, 13);
+    /* After DeleteRecords the history below the log start collapses. */
+    int64_t ls;
+    CHECK_EQ_INT(plog_delete_records(l, 5, &ls), PLOG_OK);
+    end_for(l, 1, &e, &off);
+    CHECK_EQ_INT(e, 1);
+    CHECK_EQ_INT(off, 5); /* epoch 3 now starts at the log start */
+    end_for(l, 3, &e, &off);
+    CHECK_EQ_INT(e, 3);
+    CHECK_EQ_INT(off, 6);
+    plog_close(l, true);
+}
+
 int main(void)
 {
     if (!mkdtemp(root)) {
@@ -552,6 +630,7 @@ int main(void)
     test_follower_mirrors_leader();
     test_follower_refusals();
     test_follower_huge_gaps();
+    test_end_offset_for_epoch();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     if (system(cmd) != 0)
