@@ -24,6 +24,15 @@
  *   1      version, "0"
  *   2      the recovery point offset
  *
+ * high-watermark (Kafka keeps the high watermarks of all partitions of a
+ * log directory in one replication-offset-checkpoint; here each
+ * partition has its own, see storage/README.md).  Offsets below it were
+ * replicated to the whole ISR; read at open and clamped to the log:
+ *
+ *   line   content
+ *   1      version, "0"
+ *   2      the high watermark
+ *
  * Each is replaced by writing <name>.tmp, fsync, rename over <name>,
  * fsync of the directory; a leftover *.tmp is removed on open.
  */

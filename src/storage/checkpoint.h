@@ -1,6 +1,7 @@
 /*
  * checkpoint: the small text files of a partition directory that record
- * the leader epoch history, the log start offset and the recovery point.
+ * the leader epoch history, the log start offset, the recovery point
+ * and the high watermark.
  * Formats: the tables at the top of checkpoint.c.  Every write replaces
  * the file atomically and durably (tmp, fsync, rename, fsync dir).
  */
@@ -12,6 +13,7 @@
 #define CKPT_LEADER_EPOCH "leader-epoch-checkpoint"
 #define CKPT_LOG_START "log-start-offset"
 #define CKPT_RECOVERY_POINT "recovery-point"
+#define CKPT_HIGH_WATERMARK "high-watermark"
 
 struct epoch_entry {
     int32_t epoch;

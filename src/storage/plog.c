@@ -10,6 +10,7 @@
  *   log-start-offset                       plog_delete_records
  *   recovery-point                         plog_flush (after a segment rolled)
  *   cleaner-checkpoint                     plog_clean (cleaner.c), truncation
+ *   high-watermark                         plog_checkpoint_hw
  *
  * The struct itself is in plog_int.h, shared with the log cleaner.
  *
@@ -444,6 +445,7 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
     l->oldest_unflushed_ms = -1;
     l->clean_offset = -1;
     l->clean_horizon_ms = -1;
+    l->hw_ckpt = -1;
     l->dir = strdup(dir);
     l->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!l->dir || l->dir_fd < 0) {
@@ -563,6 +565,14 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
         plog_free(l);
         return -1;
     }
+
+    /* The high watermark (clamped when asked for: recovery may have
+     * cut the log below it). */
+    int64_t hw = -1;
+    rc = ckpt_read_offset(l->dir_fd, CKPT_HIGH_WATERMARK, &hw);
+    if (rc < 0)
+        rlog_warn("partition %s: unreadable %s, no high watermark", dir, CKPT_HIGH_WATERMARK);
+    l->hw_ckpt = rc == 0 && hw >= 0 ? hw : -1;
     *out = l;
     return 0;
 }
@@ -1406,6 +1416,48 @@ int plog_end_offset_for_epoch(struct plog *l, int32_t epoch, int32_t *out_epoch,
     }
     pthread_mutex_unlock(&l->mu);
     return PLOG_OK;
+}
+
+/* ---- high watermark checkpoint ---- */
+
+static int64_t clamp_hw(const struct plog *l, int64_t hw)
+{
+    return hw < l->log_start ? l->log_start : hw > l->leo ? l->leo : hw;
+}
+
+int plog_checkpoint_hw(struct plog *l, int64_t hw)
+{
+    if (hw < 0)
+        return PLOG_ERR_OUT_OF_RANGE;
+    /* flush_mu: one writer of the offset checkpoints at a time. */
+    pthread_mutex_lock(&l->flush_mu);
+    pthread_mutex_lock(&l->mu);
+    bool ro = l->read_only;
+    hw = clamp_hw(l, hw);
+    bool same = hw == l->hw_ckpt;
+    pthread_mutex_unlock(&l->mu);
+    int rc = ro ? PLOG_ERR_IO : PLOG_OK;
+    if (!ro && !same) {
+        int w = ckpt_write_offset(l->dir_fd, CKPT_HIGH_WATERMARK, hw);
+        pthread_mutex_lock(&l->mu);
+        if (w < 0) {
+            plog_set_read_only(l, "writing the high watermark");
+            rc = PLOG_ERR_IO;
+        } else {
+            l->hw_ckpt = hw;
+        }
+        pthread_mutex_unlock(&l->mu);
+    }
+    pthread_mutex_unlock(&l->flush_mu);
+    return rc;
+}
+
+int64_t plog_checkpointed_hw(struct plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t v = l->hw_ckpt >= 0 ? clamp_hw(l, l->hw_ckpt) : -1;
+    pthread_mutex_unlock(&l->mu);
+    return v;
 }
 
 /* ---- offset for time ---- */

@@ -250,4 +250,18 @@ int plog_end_offset_for_epoch(struct plog *l, int32_t epoch, int32_t *out_epoch,
 /* Removes everything at and after `offset` (follower truncation). */
 int plog_truncate_to(struct plog *l, int64_t offset);
 
+/*
+ * The high watermark checkpoint (the `high-watermark` file of the
+ * partition directory; Kafka's replication-offset-checkpoint).
+ * plog_checkpoint_hw writes `hw` clamped to [log start, log end], as
+ * Kafka's updateHighWatermark clamps, atomically and durably; it does
+ * nothing when that value is the one last written.  PLOG_OK,
+ * PLOG_ERR_OUT_OF_RANGE for hw < 0, or PLOG_ERR_IO (read-only, as after
+ * any failed checkpoint write).  plog_checkpointed_hw returns the value
+ * last written, or read at open, clamped to [log start, log end] now;
+ * -1 when there is none (no file, or an unreadable one).
+ */
+int plog_checkpoint_hw(struct plog *l, int64_t hw);
+int64_t plog_checkpointed_hw(struct plog *l);
+
 #endif

@@ -55,6 +55,11 @@ struct plog {
     /* Bumped by every truncation, so a clean that read segments while a
      * truncation changed them notices and gives up. */
     uint64_t trunc_gen;
+
+    /* The high watermark last written to (or read at open from) the
+     * `high-watermark` checkpoint, -1 none.  Written under flush_mu and
+     * mu, read under mu. */
+    int64_t hw_ckpt;
 };
 
 /* Marks the partition read-only after a failed write or fsync (logs it

@@ -1,8 +1,9 @@
 /*
  * The storage side of replication: follower appends (the leader's
  * batches kept byte for byte, the files a follower writes identical to
- * the leader's, every refusal, gaps, rolls inside one buffer) and the
- * end offset of an epoch (Kafka's endOffsetFor).
+ * the leader's, every refusal, gaps, rolls inside one buffer), the end
+ * offset of an epoch (Kafka's endOffsetFor) and the high watermark
+ * checkpoint.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -621,6 +622,144 @@ static void test_end_offset_for_epoch(void)
     plog_close(l, true);
 }
 
+/* ---- high watermark (and what the truncation tests share) ---- */
+
+static void spit(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f) {
+        fwrite(data, 1, len, f);
+        fclose(f);
+    }
+}
+
+/* A follower log of 4+ segments: epochs 1@0, 2@10, 3@20, end 30; ~4
+ * batches of 2 per segment.  Returns it open. */
+static struct plog *build_follower(const char *name, const struct plog_config *c)
+{
+    struct plog *l = open_log(name, c, true);
+    for (int64_t o = 0; o < 30; o += 2) {
+        size_t len;
+        uint8_t *b = leader_batch(o, 2, o < 10 ? 1 : o < 20 ? 2 : 3, 1000 + o, 40, &len);
+        CHECK_EQ_INT(follower_append(l, b, len), PLOG_OK);
+        free(b);
+    }
+    return l;
+}
+
+static void trunc_config(struct plog_config *c)
+{
+    plog_config_defaults(c);
+    c->segment_bytes = 500;
+    c->index_interval_bytes = 100;
+}
+
+/* Every fsync fails while set. */
+static int fail_fsyncs;
+
+static int failing_fsync(int fd)
+{
+    if (fail_fsyncs) {
+        errno = EIO;
+        return -1;
+    }
+    return storage_io_default.fsync(fd);
+}
+
+/* A kill at each step of a truncation: the reopened log (clean or
+ * unclean) is the truncated one; a kill before the redo record is
+ * durable leaves the log as it was. */
+static ino_t hw_inode(const char *name)
+{
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s/%s", root, name, CKPT_HIGH_WATERMARK);
+    struct stat st;
+    return stat(p, &st) == 0 ? st.st_ino : 0;
+}
+
+static void test_high_watermark(void)
+{
+    struct plog_config c;
+    trunc_config(&c);
+    struct plog *l = open_log("hw", &c, true);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), -1);
+    CHECK(!file_exists("hw", CKPT_HIGH_WATERMARK));
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 0), PLOG_OK);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 0);
+    plog_close(l, true);
+
+    l = build_follower("hw", &c);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 0);
+    CHECK_EQ_INT(plog_checkpoint_hw(l, -1), PLOG_ERR_OUT_OF_RANGE);
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 17), PLOG_OK);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 17);
+    char *t = ckpt_text("hw", CKPT_HIGH_WATERMARK);
+    CHECK(!strcmp(t, "0\n17\n"));
+    free(t);
+    /* The same value again is not rewritten. */
+    ino_t ino = hw_inode("hw");
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 17), PLOG_OK);
+    CHECK(hw_inode("hw") == ino);
+    /* Past the log end: clamped, as Kafka's updateHighWatermark. */
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 99), PLOG_OK);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 30);
+    t = ckpt_text("hw", CKPT_HIGH_WATERMARK);
+    CHECK(!strcmp(t, "0\n30\n"));
+    free(t);
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 20), PLOG_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        plog_close(l, pass == 0);
+        l = open_log("hw", &c, pass == 0);
+        CHECK_EQ_INT(plog_checkpointed_hw(l), 20);
+    }
+    /* Truncated below it: clamped to the new end, now and after a crash. */
+    CHECK_EQ_INT(plog_truncate_to(l, 13), PLOG_OK);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 12);
+    plog_close(l, false);
+    l = open_log("hw", &c, false);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 12);
+    /* The log start moved above it: clamped up. */
+    int64_t ls;
+    CHECK_EQ_INT(plog_delete_records(l, 12, &ls), PLOG_OK);
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 3), PLOG_OK);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 12);
+    plog_close(l, true);
+    /* A torn write cut the log below it (unsynced tail lost). */
+    char p[400];
+    snprintf(p, sizeof p, "%s/hw/%s", root, CKPT_HIGH_WATERMARK);
+    spit(p, "0\n1000\n", 7);
+    l = open_log("hw", &c, false);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 12);
+    plog_close(l, true);
+    /* Unreadable, or negative: none. */
+    spit(p, "0\n12", 4);
+    l = open_log("hw", &c, true);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), -1);
+    plog_close(l, true);
+    spit(p, "0\n-1\n", 5);
+    l = open_log("hw", &c, true);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), -1);
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 12), PLOG_OK);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 12);
+    /* A failed write makes the partition read-only, like any checkpoint. */
+    size_t len;
+    uint8_t *b = leader_batch(12, 2, 3, 100, 0, &len);
+    CHECK_EQ_INT(follower_append(l, b, len), PLOG_OK);
+    free(b);
+    storage_io.fsync = failing_fsync;
+    fail_fsyncs = 1;
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 13), PLOG_ERR_IO);
+    fail_fsyncs = 0;
+    storage_io = storage_io_default;
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 12);
+    CHECK_EQ_INT(plog_checkpoint_hw(l, 12), PLOG_ERR_IO);
+    plog_close(l, false);
+    /* Removed with the partition. */
+    l = open_log("hw", &c, true);
+    CHECK_EQ_INT(plog_checkpointed_hw(l), 12);
+    CHECK_EQ_INT(plog_destroy(l), 0);
+}
+
 int main(void)
 {
     if (!mkdtemp(root)) {
@@ -631,6 +770,7 @@ int main(void)
     test_follower_refusals();
     test_follower_huge_gaps();
     test_end_offset_for_epoch();
+    test_high_watermark();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     if (system(cmd) != 0)
