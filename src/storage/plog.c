@@ -7,10 +7,14 @@
  *   leader-epoch-checkpoint                plog_append, plog_append_follower
  *                                          (new epoch), plog_begin_epoch,
  *                                          truncation
- *   log-start-offset                       plog_delete_records
- *   recovery-point                         plog_flush (after a segment rolled)
+ *   log-start-offset                       plog_delete_records, truncation
+ *                                          below the log start or full
+ *   recovery-point                         plog_flush (after a segment rolled),
+ *                                          truncation
  *   cleaner-checkpoint                     plog_clean (cleaner.c), truncation
  *   high-watermark                         plog_checkpoint_hw
+ *   truncation                             truncation, while it runs (the
+ *                                          redo record, see truncate_locked)
  *
  * The struct itself is in plog_int.h, shared with the log cleaner.
  *
@@ -71,6 +75,8 @@ void plog_config_defaults(struct plog_config *c)
     c->min_compaction_lag_ms = 0;
     c->min_cleanable_dirty_ratio = 0.5;
 }
+
+static int truncate_locked(struct plog *l, int64_t offset, bool full, bool redo);
 
 static struct segment *active(struct plog *l)
 {
@@ -564,6 +570,30 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
         errf(err, errlen, "%s: writing %s: %s", dir, CKPT_LEADER_EPOCH, strerror(errno));
         plog_free(l);
         return -1;
+    }
+
+    /* A truncation interrupted by a crash is finished now (the record
+     * is described above truncate_locked). */
+    int64_t trunc_to;
+    bool trunc_full;
+    rc = ckpt_read_truncation(l->dir_fd, &trunc_to, &trunc_full);
+    if (rc < 0) {
+        /* Cannot be torn (atomic replace): damaged on disk.  The log is
+         * a prefix of itself whatever step was reached; keep it. */
+        rlog_warn("partition %s: unreadable %s, ignoring it", dir, CKPT_TRUNCATION);
+        if (ckpt_remove(l->dir_fd, CKPT_TRUNCATION) < 0) {
+            errf(err, errlen, "%s: removing %s: %s", dir, CKPT_TRUNCATION, strerror(errno));
+            plog_free(l);
+            return -1;
+        }
+    } else if (rc == 0) {
+        rlog_warn("partition %s: finishing an interrupted truncation to %lld", dir,
+                  (long long)trunc_to);
+        if (truncate_locked(l, trunc_to, trunc_full, true) != PLOG_OK) {
+            errf(err, errlen, "%s: finishing a truncation: %s", dir, strerror(errno));
+            plog_free(l);
+            return -1;
+        }
     }
 
     /* The high watermark (clamped when asked for: recovery may have
@@ -1316,73 +1346,171 @@ int plog_delete_records(struct plog *l, int64_t offset, int64_t *new_log_start)
     return rc;
 }
 
-/* ---- truncation ---- */
+/* ---- truncation ----
+ *
+ * Crash safety.  A truncation cuts several files (later segments
+ * deleted from the last, the active one cut, then the epoch, recovery
+ * point and log start checkpoints), so a kill in the middle would leave
+ * a log longer than asked, or none at all.  Hence a redo record: the
+ * `truncation` checkpoint (checkpoint.c) holds the target and is
+ * written, durably, before the first cut; the cut is fsynced (segment
+ * and directory) and the checkpoints written; only then is the record
+ * removed (unlink, fsync of the directory).  plog_open redoes a
+ * truncation whose record it finds, so a crash leaves the log as it
+ * was or as the truncation makes it.  Everything runs under mu, fsyncs
+ * included, so no append can land between the cut and the removal of
+ * the record (a redo would cut it away); truncations are rare.
+ */
 
-int plog_truncate_to(struct plog *l, int64_t offset)
+enum plog_crash_point plog_crash_point = PLOG_CRASH_NONE;
+
+/* A test's simulated crash at `p` (plog_int.h). */
+static bool crash_at(enum plog_crash_point p)
 {
-    if (offset < 0)
-        return PLOG_ERR_OUT_OF_RANGE;
-    pthread_mutex_lock(&l->swap_mu);
-    pthread_mutex_lock(&l->flush_mu);
-    pthread_mutex_lock(&l->mu);
-    int rc = PLOG_OK;
-    if (l->read_only) {
-        rc = PLOG_ERR_IO;
-        goto out;
+    return plog_crash_point == p;
+}
+
+static int write_epochs(struct plog *l)
+{
+    if (ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
+        return PLOG_ERR_IO;
     }
-    if (offset >= l->leo)
-        goto out;
+    return PLOG_OK;
+}
+
+/*
+ * Truncates to `offset` (full: empties the log and restarts it there),
+ * holding swap_mu, flush_mu and mu, or alone during plog_open.  `redo`:
+ * the truncation record already exists (plog_open found it).
+ */
+static int truncate_locked(struct plog *l, int64_t offset, bool full, bool redo)
+{
+    if (!full && offset >= l->leo) {
+        /* No data goes, but an epoch starting at the log end does, as
+         * Kafka's truncateTo does: a leader's plog_begin_epoch that no
+         * append followed would otherwise claim the batches a follower
+         * is about to fetch there. */
+        if (epochs_truncate_end(l, l->leo) && write_epochs(l) != PLOG_OK)
+            return PLOG_ERR_IO;
+        goto done;
+    }
     /* A clean reading the segments now must not swap in what it made
      * of them. */
     l->trunc_gen++;
+    if (!redo && ckpt_write_truncation(l->dir_fd, offset, full) < 0) {
+        plog_set_read_only(l, "writing the truncation checkpoint");
+        return PLOG_ERR_IO;
+    }
+    if (crash_at(PLOG_CRASH_TRUNC_AFTER_RECORD))
+        return PLOG_ERR_IO;
     /* What gets appended after the cut was never compacted: lower the
      * clean offset durably before cutting (cleaner.c relies on it). */
     if (cleaner_truncating(l, offset) < 0) {
         plog_set_read_only(l, "writing the cleaner checkpoint");
-        rc = PLOG_ERR_IO;
-        goto out;
+        return PLOG_ERR_IO;
     }
-    int64_t old_rp = l->recovery_point;
-    if (offset <= l->segs[0]->base_offset || offset < l->log_start) {
+    int64_t old_rp = l->recovery_point, old_start = l->log_start;
+    bool old_epochs = l->nepochs > 0;
+    if (full || offset <= l->segs[0]->base_offset || offset < l->log_start) {
+        /* Kafka's truncateFullyAndStartAt: nothing is left, not even the
+         * epoch history (clearAndFlush). */
+        while (l->nsegs > 0) {
+            drop_segment(l, l->nsegs - 1);
+            if (crash_at(PLOG_CRASH_TRUNC_AFTER_DROP))
+                return PLOG_ERR_IO;
+        }
+        if (crash_at(PLOG_CRASH_TRUNC_AFTER_CUT))
+            return PLOG_ERR_IO;
         if (restart_at(l, offset, wall_ms()) < 0) {
             plog_set_read_only(l, "truncating");
-            rc = PLOG_ERR_IO;
-            goto out;
+            return PLOG_ERR_IO;
         }
+        l->nepochs = 0;
+        l->flushed = offset;
+        l->unflushed_records = 0;
+        l->oldest_unflushed_ms = -1;
     } else {
-        while (active(l)->base_offset >= offset)
+        /* Later segments go from the last, so the log is a prefix of
+         * itself at every step. */
+        while (active(l)->base_offset >= offset) {
             drop_segment(l, l->nsegs - 1);
+            if (crash_at(PLOG_CRASH_TRUNC_AFTER_DROP))
+                return PLOG_ERR_IO;
+        }
         struct segment *a = active(l);
         int64_t before = a->size;
         if (segment_unseal(a) != PLOG_OK ||
-            (rc = segment_truncate(a, offset, l->cfg.index_interval_bytes)) != PLOG_OK) {
+            segment_truncate(a, offset, l->cfg.index_interval_bytes) != PLOG_OK) {
             plog_set_read_only(l, "truncating");
-            rc = PLOG_ERR_IO;
-            goto out;
+            return PLOG_ERR_IO;
         }
         l->size_bytes -= before - a->size;
         l->leo = a->next_offset;
+        /* The batch holding `offset` may have begun below the log start
+         * (DeleteRecords into its middle): nothing is left above it. */
+        if (l->log_start > l->leo)
+            l->log_start = l->leo;
+        if (crash_at(PLOG_CRASH_TRUNC_AFTER_CUT))
+            return PLOG_ERR_IO;
     }
     if (l->flushed > l->leo)
         l->flushed = l->leo;
     if (l->recovery_point > active(l)->base_offset)
         l->recovery_point = active(l)->base_offset;
     active(l)->needs_sync = true;
-    if (epochs_truncate_end(l, l->leo) && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
-        plog_set_read_only(l, "writing the leader epoch checkpoint");
-        rc = PLOG_ERR_IO;
-        goto out;
+    /* The cut is durable before the checkpoints describe it. */
+    if (segment_sync(active(l)) < 0 || sio_fsync(l->dir_fd) < 0) {
+        plog_set_read_only(l, "fsync after truncating");
+        return PLOG_ERR_IO;
     }
+    l->dir_dirty = false;
+    bool epochs_changed = epochs_truncate_end(l, l->leo) || (old_epochs && l->nepochs == 0);
+    if (epochs_changed && write_epochs(l) != PLOG_OK)
+        return PLOG_ERR_IO;
     if (l->recovery_point != old_rp &&
         ckpt_write_offset(l->dir_fd, CKPT_RECOVERY_POINT, l->recovery_point) < 0) {
         plog_set_read_only(l, "writing the recovery point");
-        rc = PLOG_ERR_IO;
+        return PLOG_ERR_IO;
     }
-out:
+    if (l->log_start != old_start &&
+        ckpt_write_offset(l->dir_fd, CKPT_LOG_START, l->log_start) < 0) {
+        plog_set_read_only(l, "writing the log start offset");
+        return PLOG_ERR_IO;
+    }
+    if (crash_at(PLOG_CRASH_TRUNC_BEFORE_DONE))
+        return PLOG_ERR_IO;
+    redo = true;
+done:
+    if (redo && ckpt_remove(l->dir_fd, CKPT_TRUNCATION) < 0) {
+        plog_set_read_only(l, "removing the truncation checkpoint");
+        return PLOG_ERR_IO;
+    }
+    return PLOG_OK;
+}
+
+static int truncate_public(struct plog *l, int64_t offset, bool full)
+{
+    if (offset < 0)
+        return PLOG_ERR_OUT_OF_RANGE;
+    pthread_mutex_lock(&l->swap_mu);
+    pthread_mutex_lock(&l->flush_mu);
+    pthread_mutex_lock(&l->mu);
+    int rc = l->read_only ? PLOG_ERR_IO : truncate_locked(l, offset, full, false);
     pthread_mutex_unlock(&l->mu);
     pthread_mutex_unlock(&l->flush_mu);
     pthread_mutex_unlock(&l->swap_mu);
     return rc;
+}
+
+int plog_truncate_to(struct plog *l, int64_t offset)
+{
+    return truncate_public(l, offset, false);
+}
+
+int plog_truncate_fully_and_start_at(struct plog *l, int64_t offset)
+{
+    return truncate_public(l, offset, true);
 }
 
 /* ---- leader epochs: end offset ---- */

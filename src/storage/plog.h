@@ -222,7 +222,7 @@ int plog_clean(struct plog *l, int64_t now_ms, struct plog_clean_stats *st);
  * clean the dirtiest partition first. */
 double plog_dirty_ratio(struct plog *l, int64_t now_ms);
 
-/* Leader epoch bookkeeping, for replication later. */
+/* Leader epoch bookkeeping and follower truncation (replication). */
 int32_t plog_leader_epoch(struct plog *l);
 /*
  * Records that `epoch` starts at the log end (Kafka does this when a
@@ -247,8 +247,29 @@ int plog_begin_epoch(struct plog *l, int32_t epoch);
 int plog_end_offset_for_epoch(struct plog *l, int32_t epoch, int32_t *out_epoch,
                               int64_t *out_end_offset);
 
-/* Removes everything at and after `offset` (follower truncation). */
+/*
+ * Follower truncation (KIP-101/279).  Removes every batch that holds an
+ * offset >= `offset` (the batch containing it too, so the new log end
+ * is that batch's base offset, or `offset` itself in a compaction gap),
+ * whole later segments, their index entries and the epochs that start
+ * at or after the new log end.  At or below the first segment, or below
+ * the log start, it becomes plog_truncate_fully_and_start_at(offset).
+ * With offset >= log end no data changes, but epochs starting at the
+ * log end (a leader's plog_begin_epoch that saw no append) go, as in
+ * Kafka.  Durable on return and crash-safe: a `truncation` checkpoint
+ * is written first and removed last, and plog_open finishes a
+ * truncation it finds, so after a crash the log is as before or as
+ * after, never in between.  PLOG_ERR_OUT_OF_RANGE for offset < 0.
+ */
 int plog_truncate_to(struct plog *l, int64_t offset);
+/*
+ * Deletes every segment and restarts the log empty at `offset` (log
+ * start = log end = offset): a follower whose log end is below the
+ * leader's log start.  Clears the epoch history (Kafka's
+ * clearAndFlush), writes the log start offset; durable and crash-safe
+ * like plog_truncate_to.  PLOG_ERR_OUT_OF_RANGE for offset < 0.
+ */
+int plog_truncate_fully_and_start_at(struct plog *l, int64_t offset);
 
 /*
  * The high watermark checkpoint (the `high-watermark` file of the

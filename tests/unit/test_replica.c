@@ -2,8 +2,11 @@
  * The storage side of replication: follower appends (the leader's
  * batches kept byte for byte, the files a follower writes identical to
  * the leader's, every refusal, gaps, rolls inside one buffer), the end
- * offset of an epoch (Kafka's endOffsetFor) and the high watermark
- * checkpoint.
+ * offset of an epoch (Kafka's endOffsetFor), truncation (within and
+ * across segments, at the log end, below the log start, full restarts;
+ * reopened clean and unclean; a crash at each step; a failed first
+ * write), the high watermark checkpoint, and follower appends racing
+ * reads, flushes and checkpoints.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -760,6 +763,425 @@ static void test_high_watermark(void)
     CHECK_EQ_INT(plog_destroy(l), 0);
 }
 
+/* ---- truncation ---- */
+
+/* Every index entry of the log's files points below its .log's size
+ * and below `leo`. */
+static int check_index_files(const char *name, int64_t leo)
+{
+    char dir[300];
+    path_of(dir, sizeof dir, name);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int bad = 0;
+    while (d && (de = readdir(d)) != NULL) {
+        long long base;
+        char ext[32];
+        if (sscanf(de->d_name, "%20lld.%31s", &base, ext) != 2)
+            continue;
+        char p[600], lp[600];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        snprintf(lp, sizeof lp, "%s/%020lld.log", dir, base);
+        struct stat st;
+        if (stat(lp, &st) < 0) {
+            bad++;
+            continue;
+        }
+        size_t n;
+        uint8_t *b = slurp(p, &n);
+        if (!strcmp(ext, "index")) {
+            for (size_t k = 0; k + 8 <= n; k += 8)
+                bad += base + batch_be32(b + k) >= leo || batch_be32(b + k + 4) >= st.st_size;
+        } else if (!strcmp(ext, "timeindex")) {
+            for (size_t k = 0; k + 12 <= n; k += 12)
+                bad += base + batch_be32(b + k + 8) >= leo;
+        }
+        free(b);
+    }
+    if (d)
+        closedir(d);
+    return bad;
+}
+
+static void test_truncate_follower(void)
+{
+    struct plog_config c;
+    trunc_config(&c);
+    struct plog *l = build_follower("ftrunc", &c);
+    int nsegs = count_logs("ftrunc");
+    CHECK(nsegs >= 4);
+    CHECK_EQ_INT(plog_log_end(l), 30);
+
+    /* At the log end and past it: no data changes. */
+    int64_t size = plog_size_bytes(l);
+    CHECK_EQ_INT(plog_truncate_to(l, 30), PLOG_OK);
+    CHECK_EQ_INT(plog_truncate_to(l, 31), PLOG_OK);
+    CHECK_EQ_INT(plog_log_end(l), 30);
+    CHECK_EQ_INT(plog_size_bytes(l), size);
+    CHECK_EQ_INT(count_logs("ftrunc"), nsegs);
+    CHECK(!file_exists("ftrunc", CKPT_TRUNCATION));
+    /* ...but an epoch begun at the log end with no data goes (Kafka). */
+    CHECK_EQ_INT(plog_begin_epoch(l, 9), PLOG_OK);
+    CHECK_EQ_INT(plog_leader_epoch(l), 9);
+    CHECK_EQ_INT(plog_truncate_to(l, 30), PLOG_OK);
+    CHECK_EQ_INT(plog_leader_epoch(l), 3);
+    CHECK_EQ_INT(plog_size_bytes(l), size);
+    char *t = ckpt_text("ftrunc", CKPT_LEADER_EPOCH);
+    CHECK(!strcmp(t, "0\n3\n1 0\n2 10\n3 20\n"));
+    free(t);
+
+    /* Into the middle of a batch of the second segment: later segments,
+     * their indexes and epochs 2 and 3 go. */
+    CHECK_EQ_INT(plog_truncate_to(l, 9), PLOG_OK);
+    CHECK_EQ_INT(plog_log_end(l), 8);
+    CHECK_EQ_INT(plog_leader_epoch(l), 1);
+    CHECK(count_logs("ftrunc") < nsegs);
+    CHECK_EQ_INT(check_readable(l, 0, 8), 0);
+    struct plog_range r;
+    CHECK_EQ_INT(plog_read(l, 8, 1, INT64_MAX, &r), PLOG_OK);
+    CHECK_EQ_INT(r.fd, -1);
+    CHECK_EQ_INT(check_index_files("ftrunc", 8), 0);
+    t = ckpt_text("ftrunc", CKPT_LEADER_EPOCH);
+    CHECK(!strcmp(t, "0\n1\n1 0\n"));
+    free(t);
+    CHECK(!file_exists("ftrunc", CKPT_TRUNCATION));
+    int32_t e;
+    int64_t off;
+    end_for(l, 1, &e, &off);
+    CHECK_EQ_INT(e, 1);
+    CHECK_EQ_INT(off, 8);
+    end_for(l, 2, &e, &off); /* gone: above every epoch now */
+    CHECK_EQ_INT(e, -1);
+    CHECK_EQ_INT(off, -1);
+    int after = count_logs("ftrunc");
+
+    /* Reopened clean and unclean: the same log. */
+    for (int pass = 0; pass < 2; pass++) {
+        plog_close(l, pass == 0);
+        l = open_log("ftrunc", &c, pass == 0);
+        CHECK_EQ_INT(plog_log_end(l), 8);
+        CHECK_EQ_INT(plog_leader_epoch(l), 1);
+        CHECK_EQ_INT(count_logs("ftrunc"), after);
+        CHECK_EQ_INT(check_readable(l, 0, 8), 0);
+        CHECK_EQ_INT(check_index_files("ftrunc", 8), 0);
+    }
+
+    /* The new leader's history follows: epoch 4 from 8. */
+    for (int64_t o = 8; o < 20; o += 3) {
+        size_t len;
+        uint8_t *b = leader_batch(o, 3, 4, 2000 + o, 40, &len);
+        CHECK_EQ_INT(follower_append(l, b, len), PLOG_OK);
+        free(b);
+    }
+    CHECK_EQ_INT(plog_log_end(l), 20);
+    t = ckpt_text("ftrunc", CKPT_LEADER_EPOCH);
+    CHECK(!strcmp(t, "0\n2\n1 0\n4 8\n"));
+    free(t);
+    CHECK_EQ_INT(check_readable(l, 0, 20), 0);
+
+    /* Exactly at a segment base: that segment and the later ones go. */
+    int64_t base2 = -1;
+    for (int64_t o = 1; o < 20 && base2 < 0; o++) {
+        char name[64];
+        snprintf(name, sizeof name, "%020lld.log", (long long)o);
+        if (file_exists("ftrunc", name))
+            base2 = o;
+    }
+    CHECK(base2 > 0);
+    int before = count_logs("ftrunc");
+    CHECK_EQ_INT(plog_truncate_to(l, base2), PLOG_OK);
+    CHECK_EQ_INT(plog_log_end(l), base2);
+    CHECK(count_logs("ftrunc") < before);
+    CHECK_EQ_INT(check_readable(l, 0, base2), 0);
+    CHECK_EQ_INT(check_index_files("ftrunc", base2), 0);
+    plog_close(l, false);
+    l = open_log("ftrunc", &c, false);
+    CHECK_EQ_INT(plog_log_end(l), base2);
+    CHECK_EQ_INT(check_readable(l, 0, base2), 0);
+    plog_close(l, true);
+}
+
+static void test_truncate_below_start_and_fully(void)
+{
+    struct plog_config c;
+    trunc_config(&c);
+    /* Below the log start: empty there, and the log start stays there
+     * after a reopen (it used to come back from the old checkpoint). */
+    struct plog *l = build_follower("below", &c);
+    int64_t ls;
+    CHECK_EQ_INT(plog_delete_records(l, 5, &ls), PLOG_OK);
+    CHECK_EQ_INT(plog_truncate_to(l, 3), PLOG_OK);
+    CHECK_EQ_INT(plog_log_start(l), 3);
+    CHECK_EQ_INT(plog_log_end(l), 3);
+    CHECK_EQ_INT(plog_leader_epoch(l), -1);
+    CHECK_EQ_INT(count_logs("below"), 1);
+    size_t len;
+    uint8_t *b = leader_batch(3, 4, 6, 100, 0, &len);
+    CHECK_EQ_INT(follower_append(l, b, len), PLOG_OK);
+    free(b);
+    for (int pass = 0; pass < 2; pass++) {
+        plog_close(l, pass == 0);
+        l = open_log("below", &c, pass == 0);
+        CHECK_EQ_INT(plog_log_start(l), 3);
+        CHECK_EQ_INT(plog_log_end(l), 7);
+        CHECK_EQ_INT(check_readable(l, 3, 7), 0);
+    }
+    /* DeleteRecords into the middle of a batch, then truncation inside
+     * that batch: nothing is left, and the log start follows the end. */
+    CHECK_EQ_INT(plog_delete_records(l, 5, &ls), PLOG_OK);
+    CHECK_EQ_INT(plog_truncate_to(l, 6), PLOG_OK);
+    CHECK_EQ_INT(plog_log_end(l), 3);
+    CHECK_EQ_INT(plog_log_start(l), 3);
+    plog_close(l, false);
+    l = open_log("below", &c, false);
+    CHECK_EQ_INT(plog_log_start(l), 3);
+    CHECK_EQ_INT(plog_log_end(l), 3);
+    plog_close(l, true);
+
+    /* Fully, to each side of the log: past its end (a follower behind
+     * the leader's log start), inside it, below it. */
+    static const int64_t targets[] = {1000, 12, 0};
+    for (size_t i = 0; i < 3; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "full-%zu", i);
+        l = build_follower(name, &c);
+        CHECK_EQ_INT(plog_checkpoint_hw(l, 25), PLOG_OK);
+        int64_t x = targets[i];
+        CHECK_EQ_INT(plog_truncate_fully_and_start_at(l, x), PLOG_OK);
+        for (int pass = 0; pass < 3; pass++) {
+            CHECK_EQ_INT(plog_log_start(l), x);
+            CHECK_EQ_INT(plog_log_end(l), x);
+            CHECK_EQ_INT(plog_size_bytes(l), 0);
+            CHECK_EQ_INT(plog_segment_count(l), 1);
+            CHECK_EQ_INT(count_logs(name), 1);
+            CHECK_EQ_INT(plog_leader_epoch(l), -1);
+            CHECK_EQ_INT(plog_checkpointed_hw(l), x);
+            char seg[64];
+            snprintf(seg, sizeof seg, "%020lld.log", (long long)x);
+            CHECK(file_exists(name, seg));
+            CHECK(!file_exists(name, CKPT_TRUNCATION));
+            char *t = ckpt_text(name, CKPT_LEADER_EPOCH);
+            CHECK(!strcmp(t, "0\n0\n"));
+            free(t);
+            struct plog_range r;
+            CHECK_EQ_INT(plog_read(l, x, 100, INT64_MAX, &r), PLOG_OK);
+            CHECK_EQ_INT(r.fd, -1);
+            if (pass == 2)
+                break;
+            plog_close(l, pass == 0);
+            l = open_log(name, &c, pass == 0);
+        }
+        /* The follower goes on from there. */
+        b = leader_batch(x, 2, 7, 100, 0, &len);
+        CHECK_EQ_INT(follower_append(l, b, len), PLOG_OK);
+        free(b);
+        if (x > 0) {
+            b = leader_batch(x - 1, 2, 7, 100, 0, &len);
+            CHECK_EQ_INT(follower_append(l, b, len), PLOG_ERR_OFFSET);
+            free(b);
+        }
+        CHECK_EQ_INT(check_readable(l, x, x + 2), 0);
+        CHECK_EQ_INT(plog_leader_epoch(l), 7);
+        plog_close(l, false);
+        l = open_log(name, &c, false);
+        CHECK_EQ_INT(plog_log_start(l), x);
+        CHECK_EQ_INT(plog_log_end(l), x + 2);
+        CHECK_EQ_INT(plog_truncate_fully_and_start_at(l, -1), PLOG_ERR_OUT_OF_RANGE);
+        CHECK_EQ_INT(plog_truncate_to(l, -1), PLOG_ERR_OUT_OF_RANGE);
+        plog_close(l, true);
+    }
+}
+
+/* What a truncation must leave, checked on a reopened log. */
+struct trunc_want {
+    int64_t start, end;
+    int32_t epoch;
+    const char *epochs; /* leader-epoch-checkpoint text */
+};
+
+static void check_state(struct plog *l, const char *name, const struct trunc_want *w)
+{
+    CHECK(l != NULL);
+    if (!l)
+        return;
+    CHECK_EQ_INT(plog_log_start(l), w->start);
+    CHECK_EQ_INT(plog_log_end(l), w->end);
+    CHECK_EQ_INT(plog_leader_epoch(l), w->epoch);
+    CHECK_EQ_INT(check_readable(l, w->start, w->end), 0);
+    CHECK_EQ_INT(check_index_files(name, w->end > 0 ? w->end : 1), 0);
+    CHECK(!file_exists(name, CKPT_TRUNCATION));
+    char *t = ckpt_text(name, CKPT_LEADER_EPOCH);
+    CHECK(!strcmp(t, w->epochs));
+    if (strcmp(t, w->epochs))
+        fprintf(stderr, "  %s: epochs \"%s\"\n", name, t);
+    free(t);
+}
+
+static void test_truncate_crash_points(void)
+{
+    struct plog_config c;
+    trunc_config(&c);
+    static const enum plog_crash_point points[] = {
+        PLOG_CRASH_TRUNC_AFTER_RECORD, PLOG_CRASH_TRUNC_AFTER_DROP, PLOG_CRASH_TRUNC_AFTER_CUT,
+        PLOG_CRASH_TRUNC_BEFORE_DONE};
+    const struct trunc_want to9 = {0, 8, 1, "0\n1\n1 0\n"};
+    const struct trunc_want full = {500, 500, -1, "0\n0\n"};
+    const struct trunc_want below = {2, 2, -1, "0\n0\n"};
+    for (size_t p = 0; p < sizeof points / sizeof points[0]; p++) {
+        for (int kind = 0; kind < 3; kind++) {
+            for (int clean = 0; clean < 2; clean++) {
+                char name[64];
+                snprintf(name, sizeof name, "crash-%zu-%d-%d", p, kind, clean);
+                struct plog *l = build_follower(name, &c);
+                int64_t ls;
+                if (kind == 2)
+                    CHECK_EQ_INT(plog_delete_records(l, 4, &ls), PLOG_OK);
+                plog_crash_point = points[p];
+                int rc = kind == 0   ? plog_truncate_to(l, 9)
+                         : kind == 1 ? plog_truncate_fully_and_start_at(l, 500)
+                                     : plog_truncate_to(l, 2);
+                plog_crash_point = PLOG_CRASH_NONE;
+                CHECK_EQ_INT(rc, PLOG_ERR_IO);
+                CHECK(file_exists(name, CKPT_TRUNCATION));
+                plog_close(l, false);
+                l = open_log(name, &c, clean);
+                check_state(l, name, kind == 0 ? &to9 : kind == 1 ? &full : &below);
+                /* Appends go on, and a second reopen keeps them. */
+                int64_t end = plog_log_end(l);
+                size_t len;
+                uint8_t *b = leader_batch(end, 2, 8, 100, 0, &len);
+                CHECK_EQ_INT(follower_append(l, b, len), PLOG_OK);
+                free(b);
+                plog_close(l, false);
+                l = open_log(name, &c, false);
+                CHECK_EQ_INT(plog_log_end(l), end + 2);
+                CHECK_EQ_INT(plog_leader_epoch(l), 8);
+                plog_close(l, true);
+            }
+        }
+    }
+
+    /* The redo record cannot be written: nothing changes, on disk or in
+     * memory, and the partition is read-only. */
+    struct plog *l = build_follower("crash-norecord", &c);
+    storage_io.fsync = failing_fsync;
+    fail_fsyncs = 1;
+    CHECK_EQ_INT(plog_truncate_to(l, 9), PLOG_ERR_IO);
+    fail_fsyncs = 0;
+    storage_io = storage_io_default;
+    CHECK_EQ_INT(plog_log_end(l), 30);
+    CHECK_EQ_INT(plog_truncate_to(l, 9), PLOG_ERR_IO);
+    size_t len;
+    uint8_t *b = leader_batch(30, 2, 3, 100, 0, &len);
+    CHECK_EQ_INT(follower_append(l, b, len), PLOG_ERR_IO);
+    free(b);
+    plog_close(l, false);
+    l = open_log("crash-norecord", &c, false);
+    const struct trunc_want untouched = {0, 30, 3, "0\n3\n1 0\n2 10\n3 20\n"};
+    check_state(l, "crash-norecord", &untouched);
+    plog_close(l, true);
+
+    /* A damaged record is ignored (and removed): the log is kept. */
+    l = build_follower("crash-garbled", &c);
+    plog_close(l, true);
+    char p[400];
+    snprintf(p, sizeof p, "%s/crash-garbled/%s", root, CKPT_TRUNCATION);
+    spit(p, "0\nnine\n", 7);
+    l = open_log("crash-garbled", &c, false);
+    check_state(l, "crash-garbled", &untouched);
+    plog_close(l, true);
+}
+
+/* ---- threads ---- */
+
+struct race {
+    struct plog *l;
+    volatile int done;
+    int bad;
+};
+
+static void *race_reader(void *arg)
+{
+    struct race *rc = arg;
+    unsigned seed = 11;
+    while (!rc->done) {
+        /* Not the last few offsets: a truncation may take them. */
+        int64_t leo = plog_log_end(rc->l) - 10;
+        if (leo <= 0)
+            continue;
+        int64_t off = rand_r(&seed) % leo;
+        if (check_readable(rc->l, off, off + 1) != 0)
+            rc->bad++;
+        int32_t e, ask = (int32_t)(rand_r(&seed) % 12);
+        int64_t end;
+        plog_end_offset_for_epoch(rc->l, ask, &e, &end);
+        if ((e >= 0) != (end >= 0) || e > ask)
+            rc->bad++;
+    }
+    return NULL;
+}
+
+static void *race_flusher(void *arg)
+{
+    struct race *rc = arg;
+    while (!rc->done) {
+        if (plog_flush(rc->l) < 0)
+            rc->bad++;
+        if (plog_checkpoint_hw(rc->l, plog_log_end(rc->l)) != PLOG_OK)
+            rc->bad++;
+        plog_housekeep(rc->l, 0);
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    struct plog_config c;
+    plog_config_defaults(&c);
+    c.segment_bytes = 3000;
+    c.index_interval_bytes = 200;
+    struct race rc = {open_log("race", &c, true), 0, 0};
+    pthread_t t1, t2;
+    pthread_create(&t1, NULL, race_reader, &rc);
+    pthread_create(&t2, NULL, race_flusher, &rc);
+    int fails = 0;
+    int64_t next = 0;
+    for (int i = 0; i < 600; i++) {
+        /* A few batches per "fetch", epochs rising; every 100 a
+         * truncation of the last few offsets. */
+        uint8_t *buf = NULL;
+        size_t n = 0;
+        for (int k = 0; k < 1 + i % 4; k++) {
+            size_t len;
+            uint8_t *b = leader_batch(next, 1 + k, 1 + i / 60, 100 + next, (size_t)(i % 30), &len);
+            buf = realloc(buf, n + len);
+            memcpy(buf + n, b, len);
+            n += len;
+            free(b);
+            next += 1 + k;
+        }
+        fails += follower_append(rc.l, buf, n) != PLOG_OK;
+        free(buf);
+        if (i % 100 == 99) {
+            fails += plog_truncate_to(rc.l, next - 3) != PLOG_OK;
+            next = plog_log_end(rc.l);
+        }
+    }
+    rc.done = 1;
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK_EQ_INT(fails, 0);
+    CHECK_EQ_INT(rc.bad, 0);
+    int64_t leo = plog_log_end(rc.l);
+    CHECK_EQ_INT(check_readable(rc.l, 0, leo), 0);
+    plog_close(rc.l, true);
+    struct plog *l = open_log("race", &c, false);
+    CHECK_EQ_INT(plog_log_end(l), leo);
+    CHECK_EQ_INT(plog_leader_epoch(l), 10);
+    CHECK_EQ_INT(check_readable(l, 0, leo), 0);
+    plog_close(l, true);
+}
+
 int main(void)
 {
     if (!mkdtemp(root)) {
@@ -771,6 +1193,10 @@ int main(void)
     test_follower_huge_gaps();
     test_end_offset_for_epoch();
     test_high_watermark();
+    test_truncate_follower();
+    test_truncate_below_start_and_fully();
+    test_truncate_crash_points();
+    test_threads();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     if (system(cmd) != 0)
