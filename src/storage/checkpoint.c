@@ -24,8 +24,29 @@
  *   1      version, "0"
  *   2      the recovery point offset
  *
+ * high-watermark (Kafka keeps the high watermarks of all partitions of a
+ * log directory in one replication-offset-checkpoint; here each
+ * partition has its own, see storage/README.md).  Offsets below it were
+ * replicated to the whole ISR; read at open and clamped to the log:
+ *
+ *   line   content
+ *   1      version, "0"
+ *   2      the high watermark
+ *
+ * truncation (present only while a truncation runs: the redo record of
+ * plog.c; plog_open finishes the truncation it describes, then removes
+ * it):
+ *
+ *   line   content
+ *   1      version, "0"
+ *   2      the offset to truncate to
+ *   3      "0": remove the batches holding offsets >= it (plog_truncate_to);
+ *          "1": delete everything and restart the log empty there
+ *          (plog_truncate_fully_and_start_at)
+ *
  * Each is replaced by writing <name>.tmp, fsync, rename over <name>,
- * fsync of the directory; a leftover *.tmp is removed on open.
+ * fsync of the directory; a leftover *.tmp is removed on open.  The
+ * truncation record is removed by unlink and an fsync of the directory.
  */
 #include "storage/checkpoint.h"
 
@@ -153,4 +174,37 @@ out:
     free(e);
     free(buf);
     return rc;
+}
+
+int ckpt_write_truncation(int dir_fd, int64_t offset, bool full)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "0\n%" PRId64 "\n%d\n", offset, full ? 1 : 0);
+    return sio_write_file_atomic(dir_fd, CKPT_TRUNCATION, buf, (size_t)n);
+}
+
+int ckpt_read_truncation(int dir_fd, int64_t *offset, bool *full)
+{
+    char *buf;
+    int rc = read_text(dir_fd, CKPT_TRUNCATION, &buf);
+    if (rc != 0)
+        return rc;
+    char *p = buf;
+    int64_t version, off, mode;
+    rc = -1;
+    if (parse_i64(&p, '\n', &version) == 0 && version == 0 && parse_i64(&p, '\n', &off) == 0 &&
+        off >= 0 && parse_i64(&p, '\n', &mode) == 0 && (mode == 0 || mode == 1) && *p == 0) {
+        *offset = off;
+        *full = mode == 1;
+        rc = 0;
+    }
+    free(buf);
+    return rc;
+}
+
+int ckpt_remove(int dir_fd, const char *name)
+{
+    if (unlinkat(dir_fd, name, 0) < 0)
+        return errno == ENOENT ? 0 : -1;
+    return sio_fsync(dir_fd);
 }

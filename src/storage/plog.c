@@ -1,13 +1,20 @@
 /*
  * plog: one partition's log, a directory of segments (segment.c) plus
- * three checkpoint files (checkpoint.c):
+ * checkpoint files (formats: checkpoint.c):
  *
  *   file                                   written by
  *   <20-digit base>.log/.index/.timeindex  segment.c, index.c
- *   leader-epoch-checkpoint                plog_append (new epoch), truncation
- *   log-start-offset                       plog_delete_records
- *   recovery-point                         plog_flush (after a segment rolled)
+ *   leader-epoch-checkpoint                plog_append, plog_append_follower
+ *                                          (new epoch), plog_begin_epoch,
+ *                                          truncation
+ *   log-start-offset                       plog_delete_records, truncation
+ *                                          below the log start or full
+ *   recovery-point                         plog_flush (after a segment rolled),
+ *                                          truncation
  *   cleaner-checkpoint                     plog_clean (cleaner.c), truncation
+ *   high-watermark                         plog_checkpoint_hw
+ *   truncation                             truncation, while it runs (the
+ *                                          redo record, see truncate_locked)
  *
  * The struct itself is in plog_int.h, shared with the log cleaner.
  *
@@ -68,6 +75,8 @@ void plog_config_defaults(struct plog_config *c)
     c->min_compaction_lag_ms = 0;
     c->min_cleanable_dirty_ratio = 0.5;
 }
+
+static int truncate_locked(struct plog *l, int64_t offset, bool full, bool redo);
 
 static struct segment *active(struct plog *l)
 {
@@ -442,6 +451,7 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
     l->oldest_unflushed_ms = -1;
     l->clean_offset = -1;
     l->clean_horizon_ms = -1;
+    l->hw_ckpt = -1;
     l->dir = strdup(dir);
     l->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!l->dir || l->dir_fd < 0) {
@@ -561,20 +571,55 @@ int plog_open(const char *dir, const struct plog_config *cfg, bool clean, struct
         plog_free(l);
         return -1;
     }
+
+    /* A truncation interrupted by a crash is finished now (the record
+     * is described above truncate_locked). */
+    int64_t trunc_to;
+    bool trunc_full;
+    rc = ckpt_read_truncation(l->dir_fd, &trunc_to, &trunc_full);
+    if (rc < 0) {
+        /* Cannot be torn (atomic replace): damaged on disk.  The log is
+         * a prefix of itself whatever step was reached; keep it. */
+        rlog_warn("partition %s: unreadable %s, ignoring it", dir, CKPT_TRUNCATION);
+        if (ckpt_remove(l->dir_fd, CKPT_TRUNCATION) < 0) {
+            errf(err, errlen, "%s: removing %s: %s", dir, CKPT_TRUNCATION, strerror(errno));
+            plog_free(l);
+            return -1;
+        }
+    } else if (rc == 0) {
+        rlog_warn("partition %s: finishing an interrupted truncation to %lld", dir,
+                  (long long)trunc_to);
+        if (truncate_locked(l, trunc_to, trunc_full, true) != PLOG_OK) {
+            errf(err, errlen, "%s: finishing a truncation: %s", dir, strerror(errno));
+            plog_free(l);
+            return -1;
+        }
+    }
+
+    /* The high watermark (clamped when asked for: recovery may have
+     * cut the log below it). */
+    int64_t hw = -1;
+    rc = ckpt_read_offset(l->dir_fd, CKPT_HIGH_WATERMARK, &hw);
+    if (rc < 0)
+        rlog_warn("partition %s: unreadable %s, no high watermark", dir, CKPT_HIGH_WATERMARK);
+    l->hw_ckpt = rc == 0 && hw >= 0 ? hw : -1;
     *out = l;
     return 0;
 }
 
 /* ---- append ---- */
 
-static int roll(struct plog *l, int64_t now_ms)
+/* Seals the active segment and starts one named `base`: the log end
+ * for leader appends, the first incoming offset for a follower's (after
+ * a gap in the leader's log the two differ). */
+static int roll(struct plog *l, int64_t base, int64_t now_ms)
 {
     struct segment *a = active(l), *s;
     if (segment_seal(a) != PLOG_OK) {
         plog_set_read_only(l, "sealing a segment");
         return PLOG_ERR_IO;
     }
-    if (segment_create(l->dir, l->leo, (size_t)l->cfg.segment_index_bytes, now_ms, &s) < 0) {
+    if (segment_create(l->dir, base, (size_t)l->cfg.segment_index_bytes, now_ms, &s) < 0) {
         plog_set_read_only(l, "creating a segment");
         return PLOG_ERR_IO;
     }
@@ -589,15 +634,62 @@ static int roll(struct plog *l, int64_t now_ms)
     return PLOG_OK;
 }
 
-static bool should_roll(struct plog *l, size_t len, int64_t records, int64_t now_ms)
+/* Whether `len` bytes of batches ending at last_offset need a new
+ * segment.  Relative offsets are int32, so even an empty segment rolls
+ * when they would not fit (only a follower's batch after a gap of 2^31
+ * offsets can do that; the empty segment stays, sealed, as in Kafka). */
+static bool should_roll(struct plog *l, size_t len, int64_t last_offset, int64_t now_ms)
 {
     struct segment *a = active(l);
+    if (last_offset - a->base_offset > INT32_MAX)
+        return true;
     if (a->size == 0)
         return false;
     return a->size + (int64_t)len > plog_roll_bytes(&l->cfg) || index_full(&a->oidx) ||
            a->tidx.n + 1 >= a->tidx.max_entries ||
-           (l->cfg.segment_ms >= 0 && now_ms - a->roll_base_ms >= l->cfg.segment_ms) ||
-           l->leo + records - 1 - a->base_offset > INT32_MAX;
+           (l->cfg.segment_ms >= 0 && now_ms - a->roll_base_ms >= l->cfg.segment_ms);
+}
+
+/*
+ * The write shared by leader and follower appends, under mu: rolls when
+ * needed, writes `len` bytes of validated batches whose offsets are
+ * final (first_offset..last_offset) with one pwrite, indexes them and
+ * counts them.  On a failed write the partition is read-only; when only
+ * an index write failed the batches are in the log and readable, so the
+ * log end follows the file, but the failure is still returned.
+ */
+static int write_batches(struct plog *l, const uint8_t *batches, size_t len, int64_t first_offset,
+                         int64_t last_offset, int64_t records, int64_t now_ms)
+{
+    int rc;
+    if (should_roll(l, len, last_offset, now_ms) && (rc = roll(l, first_offset, now_ms)) != PLOG_OK)
+        return rc;
+    struct segment *a = active(l);
+    rc = segment_append(a, batches, len, l->cfg.index_interval_bytes, now_ms);
+    if (rc != PLOG_OK) {
+        plog_set_read_only(l, "writing to the log");
+        if (a->next_offset != last_offset + 1)
+            return rc;
+    }
+    l->leo = last_offset + 1;
+    l->size_bytes += (int64_t)len;
+    l->unflushed_records += records;
+    if (l->oldest_unflushed_ms < 0)
+        l->oldest_unflushed_ms = now_ms;
+    return rc;
+}
+
+/* Adds `epoch` starting at `start` to the history if it is newer than
+ * the latest (Kafka's assign); true when added.  Under mu. */
+static int epochs_assign(struct plog *l, int32_t epoch, int64_t start, bool *added)
+{
+    *added = false;
+    if (epoch < 0 || (l->nepochs > 0 && epoch <= l->epochs[l->nepochs - 1].epoch))
+        return 0;
+    if (epochs_add(l, epoch, start) < 0)
+        return -1;
+    *added = true;
+    return 0;
 }
 
 int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t now_ms,
@@ -663,15 +755,12 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
         rc = PLOG_ERR_IO;
         goto out;
     }
-    if (should_roll(l, len, records, now_ms) && (rc = roll(l, now_ms)) != PLOG_OK)
+    bool added;
+    if (epochs_assign(l, leader_epoch, l->leo, &added) < 0 ||
+        (added && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0)) {
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
+        rc = PLOG_ERR_IO;
         goto out;
-    if (leader_epoch >= 0 && (l->nepochs == 0 || leader_epoch > l->epochs[l->nepochs - 1].epoch)) {
-        if (epochs_add(l, leader_epoch, l->leo) < 0 ||
-            ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
-            plog_set_read_only(l, "writing the leader epoch checkpoint");
-            rc = PLOG_ERR_IO;
-            goto out;
-        }
     }
 
     /* Assign offsets (outside the CRC) and fix timestamps (inside it). */
@@ -697,29 +786,141 @@ int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epo
         next += batch_be32(b + 23) + 1;
         off += size;
     }
-    struct segment *a = active(l);
-    rc = segment_append(a, batches, len, l->cfg.index_interval_bytes, now_ms);
-    if (rc != PLOG_OK) {
-        plog_set_read_only(l, "writing to the log");
-        /* When only an index write failed the batches are in the log and
-         * readable: keep the offsets in step with the file, but still
-         * report the failure. */
-        if (a->next_offset != next)
-            goto out;
+    int64_t base = l->leo;
+    rc = write_batches(l, batches, len, base, next - 1, records, now_ms);
+    if (l->leo == next) {
+        res->base_offset = base;
+        res->last_offset = next - 1;
+        res->log_append_time = append_time ? now_ms : -1;
+        res->record_count = (int32_t)records;
     }
-    res->base_offset = l->leo;
-    res->last_offset = next - 1;
-    res->log_append_time = append_time ? now_ms : -1;
-    res->record_count = (int32_t)records;
-    l->leo = next;
-    l->size_bytes += (int64_t)len;
-    l->unflushed_records += records;
-    if (l->oldest_unflushed_ms < 0)
-        l->oldest_unflushed_ms = now_ms;
 out:
     res->log_start_offset = l->log_start;
     pthread_mutex_unlock(&l->mu);
     free(max_ts);
+    return rc;
+}
+
+/* One batch of a follower append, as validated. */
+struct fbatch {
+    size_t pos, size;
+    int64_t base, last;
+    int32_t epoch, records;
+};
+
+int plog_append_follower(struct plog *l, const uint8_t *batches, size_t len,
+                         struct plog_append_result *res)
+{
+    memset(res, 0, sizeof *res);
+    res->base_offset = res->last_offset = res->log_append_time = -1;
+
+    pthread_mutex_lock(&l->mu);
+    int64_t seg_bytes = plog_roll_bytes(&l->cfg);
+    pthread_mutex_unlock(&l->mu);
+
+    /* Everything is checked before anything is written, without the
+     * mutex (the buffer is the caller's).  Records are not decompressed:
+     * the leader validated them, the CRC says they arrived intact. */
+    struct fbatch *fb = malloc((len / BATCH_HEADER_SIZE + 1) * sizeof *fb);
+    if (!fb)
+        return PLOG_ERR_IO;
+    size_t off = 0, count = 0;
+    int rc = PLOG_OK;
+    while (off < len) {
+        struct batch_hdr h;
+        rc = batch_parse_header(batches + off, len - off, (int64_t)(len - off) - BATCH_LOG_OVERHEAD,
+                                &h);
+        if (rc != PLOG_OK)
+            break;
+        if (batch_size(&h) > seg_bytes) {
+            rc = PLOG_ERR_TOO_LARGE;
+            break;
+        }
+        rc = batch_validate_header(batches + off, (size_t)batch_size(&h), false, &h);
+        if (rc != PLOG_OK)
+            break;
+        /* Offsets increase from batch to batch, and stay int64. */
+        if (h.base_offset < 0 || h.base_offset > INT64_MAX - 1 - h.last_offset_delta ||
+            (count > 0 && h.base_offset <= fb[count - 1].last)) {
+            rc = PLOG_ERR_INVALID;
+            break;
+        }
+        struct fbatch *f = &fb[count];
+        f->pos = off;
+        f->size = (size_t)batch_size(&h);
+        f->base = h.base_offset;
+        f->last = batch_last_offset(&h);
+        f->epoch = h.partition_leader_epoch;
+        f->records = h.records_count;
+        count++;
+        off += (size_t)batch_size(&h);
+    }
+    if (rc != PLOG_OK || count == 0) {
+        free(fb);
+        return rc;
+    }
+
+    int64_t now_ms = wall_ms(), records = 0;
+    pthread_mutex_lock(&l->mu);
+    if (l->read_only) {
+        rc = PLOG_ERR_IO;
+        goto out;
+    }
+    if (fb[0].base < l->leo) {
+        rc = PLOG_ERR_OFFSET;
+        goto out;
+    }
+    /* The epochs the batches start, made durable before the data: once
+     * a fetcher reports the offsets, OffsetForLeaderEpoch answers from
+     * them. */
+    bool changed = false;
+    for (size_t i = 0; i < count; i++) {
+        bool added;
+        if (epochs_assign(l, fb[i].epoch, fb[i].base, &added) < 0) {
+            errno = ENOMEM;
+            rc = PLOG_ERR_IO;
+            break;
+        }
+        changed |= added;
+    }
+    if (rc != PLOG_OK || (changed && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0)) {
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
+        rc = PLOG_ERR_IO;
+        goto out;
+    }
+    /* Runs of batches that fit the active segment, one write each; the
+     * segment rolls between runs as it would between leader appends. */
+    for (size_t i = 0; i < count;) {
+        if (should_roll(l, fb[i].size, fb[i].last, now_ms) &&
+            (rc = roll(l, fb[i].base, now_ms)) != PLOG_OK)
+            goto out;
+        struct segment *a = active(l);
+        size_t j = i + 1, run = fb[i].size;
+        int64_t run_records = fb[i].records;
+        while (j < count && a->size + (int64_t)(run + fb[j].size) <= seg_bytes &&
+               fb[j].last - a->base_offset <= INT32_MAX) {
+            run += fb[j].size;
+            run_records += fb[j].records;
+            j++;
+        }
+        rc = write_batches(l, batches + fb[i].pos, run, fb[i].base, fb[j - 1].last, run_records,
+                           now_ms);
+        if (l->leo != fb[j - 1].last + 1)
+            goto out;
+        records += run_records;
+        res->last_offset = fb[j - 1].last;
+        if (rc != PLOG_OK)
+            goto out;
+        i = j;
+    }
+out:
+    if (res->last_offset >= 0) {
+        res->base_offset = fb[0].base;
+        res->record_count = (int32_t)records;
+    }
+    res->log_start_offset = l->log_start;
+    pthread_mutex_unlock(&l->mu);
+    free(fb);
     return rc;
 }
 
@@ -1084,7 +1285,7 @@ int plog_housekeep(struct plog *l, int64_t now_ms)
     struct segment *a = active(l);
     if (!l->read_only && a->size > 0 && l->cfg.segment_ms >= 0 &&
         now_ms - a->roll_base_ms >= l->cfg.segment_ms)
-        roll(l, now_ms);
+        roll(l, l->leo, now_ms);
     int deleted = 0;
     while (l->nsegs > 1) {
         struct segment *s = l->segs[0];
@@ -1145,73 +1346,246 @@ int plog_delete_records(struct plog *l, int64_t offset, int64_t *new_log_start)
     return rc;
 }
 
-/* ---- truncation ---- */
+/* ---- truncation ----
+ *
+ * Crash safety.  A truncation cuts several files (later segments
+ * deleted from the last, the active one cut, then the epoch, recovery
+ * point and log start checkpoints), so a kill in the middle would leave
+ * a log longer than asked, or none at all.  Hence a redo record: the
+ * `truncation` checkpoint (checkpoint.c) holds the target and is
+ * written, durably, before the first cut; the cut is fsynced (segment
+ * and directory) and the checkpoints written; only then is the record
+ * removed (unlink, fsync of the directory).  plog_open redoes a
+ * truncation whose record it finds, so a crash leaves the log as it
+ * was or as the truncation makes it.  Everything runs under mu, fsyncs
+ * included, so no append can land between the cut and the removal of
+ * the record (a redo would cut it away); truncations are rare.
+ */
 
-int plog_truncate_to(struct plog *l, int64_t offset)
+enum plog_crash_point plog_crash_point = PLOG_CRASH_NONE;
+
+/* A test's simulated crash at `p` (plog_int.h). */
+static bool crash_at(enum plog_crash_point p)
 {
-    if (offset < 0)
-        return PLOG_ERR_OUT_OF_RANGE;
-    pthread_mutex_lock(&l->swap_mu);
-    pthread_mutex_lock(&l->flush_mu);
-    pthread_mutex_lock(&l->mu);
-    int rc = PLOG_OK;
-    if (l->read_only) {
-        rc = PLOG_ERR_IO;
-        goto out;
+    return plog_crash_point == p;
+}
+
+static int write_epochs(struct plog *l)
+{
+    if (ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
+        plog_set_read_only(l, "writing the leader epoch checkpoint");
+        return PLOG_ERR_IO;
     }
-    if (offset >= l->leo)
-        goto out;
+    return PLOG_OK;
+}
+
+/*
+ * Truncates to `offset` (full: empties the log and restarts it there),
+ * holding swap_mu, flush_mu and mu, or alone during plog_open.  `redo`:
+ * the truncation record already exists (plog_open found it).
+ */
+static int truncate_locked(struct plog *l, int64_t offset, bool full, bool redo)
+{
+    if (!full && offset >= l->leo) {
+        /* No data goes, but an epoch starting at the log end does, as
+         * Kafka's truncateTo does: a leader's plog_begin_epoch that no
+         * append followed would otherwise claim the batches a follower
+         * is about to fetch there. */
+        if (epochs_truncate_end(l, l->leo) && write_epochs(l) != PLOG_OK)
+            return PLOG_ERR_IO;
+        goto done;
+    }
     /* A clean reading the segments now must not swap in what it made
      * of them. */
     l->trunc_gen++;
+    if (!redo && ckpt_write_truncation(l->dir_fd, offset, full) < 0) {
+        plog_set_read_only(l, "writing the truncation checkpoint");
+        return PLOG_ERR_IO;
+    }
+    if (crash_at(PLOG_CRASH_TRUNC_AFTER_RECORD))
+        return PLOG_ERR_IO;
     /* What gets appended after the cut was never compacted: lower the
      * clean offset durably before cutting (cleaner.c relies on it). */
     if (cleaner_truncating(l, offset) < 0) {
         plog_set_read_only(l, "writing the cleaner checkpoint");
-        rc = PLOG_ERR_IO;
-        goto out;
+        return PLOG_ERR_IO;
     }
-    int64_t old_rp = l->recovery_point;
-    if (offset <= l->segs[0]->base_offset || offset < l->log_start) {
+    int64_t old_rp = l->recovery_point, old_start = l->log_start;
+    bool old_epochs = l->nepochs > 0;
+    if (full || offset <= l->segs[0]->base_offset || offset < l->log_start) {
+        /* Kafka's truncateFullyAndStartAt: nothing is left, not even the
+         * epoch history (clearAndFlush). */
+        while (l->nsegs > 0) {
+            drop_segment(l, l->nsegs - 1);
+            if (crash_at(PLOG_CRASH_TRUNC_AFTER_DROP))
+                return PLOG_ERR_IO;
+        }
+        if (crash_at(PLOG_CRASH_TRUNC_AFTER_CUT))
+            return PLOG_ERR_IO;
         if (restart_at(l, offset, wall_ms()) < 0) {
             plog_set_read_only(l, "truncating");
-            rc = PLOG_ERR_IO;
-            goto out;
+            return PLOG_ERR_IO;
         }
+        l->nepochs = 0;
+        l->flushed = offset;
+        l->unflushed_records = 0;
+        l->oldest_unflushed_ms = -1;
     } else {
-        while (active(l)->base_offset >= offset)
+        /* Later segments go from the last, so the log is a prefix of
+         * itself at every step. */
+        while (active(l)->base_offset >= offset) {
             drop_segment(l, l->nsegs - 1);
+            if (crash_at(PLOG_CRASH_TRUNC_AFTER_DROP))
+                return PLOG_ERR_IO;
+        }
         struct segment *a = active(l);
         int64_t before = a->size;
         if (segment_unseal(a) != PLOG_OK ||
-            (rc = segment_truncate(a, offset, l->cfg.index_interval_bytes)) != PLOG_OK) {
+            segment_truncate(a, offset, l->cfg.index_interval_bytes) != PLOG_OK) {
             plog_set_read_only(l, "truncating");
-            rc = PLOG_ERR_IO;
-            goto out;
+            return PLOG_ERR_IO;
         }
         l->size_bytes -= before - a->size;
         l->leo = a->next_offset;
+        /* The batch holding `offset` may have begun below the log start
+         * (DeleteRecords into its middle): nothing is left above it. */
+        if (l->log_start > l->leo)
+            l->log_start = l->leo;
+        if (crash_at(PLOG_CRASH_TRUNC_AFTER_CUT))
+            return PLOG_ERR_IO;
     }
     if (l->flushed > l->leo)
         l->flushed = l->leo;
     if (l->recovery_point > active(l)->base_offset)
         l->recovery_point = active(l)->base_offset;
     active(l)->needs_sync = true;
-    if (epochs_truncate_end(l, l->leo) && ckpt_write_epochs(l->dir_fd, l->epochs, l->nepochs) < 0) {
-        plog_set_read_only(l, "writing the leader epoch checkpoint");
-        rc = PLOG_ERR_IO;
-        goto out;
+    /* The cut is durable before the checkpoints describe it. */
+    if (segment_sync(active(l)) < 0 || sio_fsync(l->dir_fd) < 0) {
+        plog_set_read_only(l, "fsync after truncating");
+        return PLOG_ERR_IO;
     }
+    l->dir_dirty = false;
+    bool epochs_changed = epochs_truncate_end(l, l->leo) || (old_epochs && l->nepochs == 0);
+    if (epochs_changed && write_epochs(l) != PLOG_OK)
+        return PLOG_ERR_IO;
     if (l->recovery_point != old_rp &&
         ckpt_write_offset(l->dir_fd, CKPT_RECOVERY_POINT, l->recovery_point) < 0) {
         plog_set_read_only(l, "writing the recovery point");
-        rc = PLOG_ERR_IO;
+        return PLOG_ERR_IO;
     }
-out:
+    if (l->log_start != old_start &&
+        ckpt_write_offset(l->dir_fd, CKPT_LOG_START, l->log_start) < 0) {
+        plog_set_read_only(l, "writing the log start offset");
+        return PLOG_ERR_IO;
+    }
+    if (crash_at(PLOG_CRASH_TRUNC_BEFORE_DONE))
+        return PLOG_ERR_IO;
+    redo = true;
+done:
+    if (redo && ckpt_remove(l->dir_fd, CKPT_TRUNCATION) < 0) {
+        plog_set_read_only(l, "removing the truncation checkpoint");
+        return PLOG_ERR_IO;
+    }
+    return PLOG_OK;
+}
+
+static int truncate_public(struct plog *l, int64_t offset, bool full)
+{
+    if (offset < 0)
+        return PLOG_ERR_OUT_OF_RANGE;
+    pthread_mutex_lock(&l->swap_mu);
+    pthread_mutex_lock(&l->flush_mu);
+    pthread_mutex_lock(&l->mu);
+    int rc = l->read_only ? PLOG_ERR_IO : truncate_locked(l, offset, full, false);
     pthread_mutex_unlock(&l->mu);
     pthread_mutex_unlock(&l->flush_mu);
     pthread_mutex_unlock(&l->swap_mu);
     return rc;
+}
+
+int plog_truncate_to(struct plog *l, int64_t offset)
+{
+    return truncate_public(l, offset, false);
+}
+
+int plog_truncate_fully_and_start_at(struct plog *l, int64_t offset)
+{
+    return truncate_public(l, offset, true);
+}
+
+/* ---- leader epochs: end offset ---- */
+
+int plog_end_offset_for_epoch(struct plog *l, int32_t epoch, int32_t *out_epoch,
+                              int64_t *out_end_offset)
+{
+    *out_epoch = -1;
+    *out_end_offset = -1;
+    pthread_mutex_lock(&l->mu);
+    int n = l->nepochs;
+    if (epoch >= 0 && n > 0 && epoch <= l->epochs[n - 1].epoch) {
+        if (epoch == l->epochs[n - 1].epoch) {
+            /* Still being written to (or the leader's current epoch). */
+            *out_epoch = epoch;
+            *out_end_offset = l->leo;
+        } else {
+            /* lo: the first entry with an epoch above the requested one
+             * (exists: the latest is above it). */
+            int lo = 0, hi = n - 1;
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (l->epochs[mid].epoch > epoch)
+                    hi = mid;
+                else
+                    lo = mid + 1;
+            }
+            *out_epoch = lo > 0 ? l->epochs[lo - 1].epoch : epoch;
+            *out_end_offset = l->epochs[lo].start_offset;
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+    return PLOG_OK;
+}
+
+/* ---- high watermark checkpoint ---- */
+
+static int64_t clamp_hw(const struct plog *l, int64_t hw)
+{
+    return hw < l->log_start ? l->log_start : hw > l->leo ? l->leo : hw;
+}
+
+int plog_checkpoint_hw(struct plog *l, int64_t hw)
+{
+    if (hw < 0)
+        return PLOG_ERR_OUT_OF_RANGE;
+    /* flush_mu: one writer of the offset checkpoints at a time. */
+    pthread_mutex_lock(&l->flush_mu);
+    pthread_mutex_lock(&l->mu);
+    bool ro = l->read_only;
+    hw = clamp_hw(l, hw);
+    bool same = hw == l->hw_ckpt;
+    pthread_mutex_unlock(&l->mu);
+    int rc = ro ? PLOG_ERR_IO : PLOG_OK;
+    if (!ro && !same) {
+        int w = ckpt_write_offset(l->dir_fd, CKPT_HIGH_WATERMARK, hw);
+        pthread_mutex_lock(&l->mu);
+        if (w < 0) {
+            plog_set_read_only(l, "writing the high watermark");
+            rc = PLOG_ERR_IO;
+        } else {
+            l->hw_ckpt = hw;
+        }
+        pthread_mutex_unlock(&l->mu);
+    }
+    pthread_mutex_unlock(&l->flush_mu);
+    return rc;
+}
+
+int64_t plog_checkpointed_hw(struct plog *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t v = l->hw_ckpt >= 0 ? clamp_hw(l, l->hw_ckpt) : -1;
+    pthread_mutex_unlock(&l->mu);
+    return v;
 }
 
 /* ---- offset for time ---- */

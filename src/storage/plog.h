@@ -57,6 +57,7 @@ enum plog_err {
     PLOG_ERR_TOO_LARGE = -4,    /* batch over max_message_bytes (MESSAGE_TOO_LARGE) */
     PLOG_ERR_OUT_OF_RANGE = -5, /* offset outside [log_start, log_end] */
     PLOG_ERR_UNSUPPORTED = -6,  /* magic < 2 (UNSUPPORTED_FOR_MESSAGE_FORMAT) */
+    PLOG_ERR_OFFSET = -7,       /* follower append below the log end: truncate first */
 };
 
 /*
@@ -96,6 +97,30 @@ struct plog_append_result {
  */
 int plog_append(struct plog *l, uint8_t *batches, size_t len, int32_t leader_epoch, int64_t now_ms,
                 struct plog_append_result *res);
+
+/*
+ * Appends batches fetched from the leader exactly as the leader wrote
+ * them (Kafka's appendAsFollower): offsets, partition leader epochs,
+ * timestamps and attributes are kept, nothing is rewritten.  Every batch
+ * is checked before anything is written: framing (PLOG_ERR_CORRUPT, or
+ * PLOG_ERR_UNSUPPORTED for magic < 2), CRC (PLOG_ERR_CORRUPT), codec
+ * (PLOG_ERR_INVALID), size at most what a segment can hold
+ * (PLOG_ERR_TOO_LARGE; max_message_bytes is not applied: the leader
+ * accepted the batch) and offsets: each batch's base offset must be
+ * above the previous batch's last offset (PLOG_ERR_INVALID), and the
+ * first base offset >= the log end, else PLOG_ERR_OFFSET (the caller
+ * must truncate first).  Gaps are allowed (a compacted leader log has
+ * them).  Records are not decompressed.  A batch whose leader epoch is
+ * larger than the latest known one starts that epoch at its base offset
+ * (Kafka's LeaderEpochFileCache.assign); the epoch checkpoint is written
+ * durably before the data.  Smaller epochs and -1 change nothing.
+ * Segments roll and indexes grow as for plog_append; a buffer larger
+ * than a segment is spread over several.  res: base_offset and
+ * last_offset are the first and last offsets of the batches,
+ * record_count the sum of their records counts, log_append_time -1.
+ */
+int plog_append_follower(struct plog *l, const uint8_t *batches, size_t len,
+                         struct plog_append_result *res);
 
 /*
  * A byte range of one segment file to serve to a fetcher.  While the
@@ -197,7 +222,7 @@ int plog_clean(struct plog *l, int64_t now_ms, struct plog_clean_stats *st);
  * clean the dirtiest partition first. */
 double plog_dirty_ratio(struct plog *l, int64_t now_ms);
 
-/* Leader epoch bookkeeping, for replication later. */
+/* Leader epoch bookkeeping and follower truncation (replication). */
 int32_t plog_leader_epoch(struct plog *l);
 /*
  * Records that `epoch` starts at the log end (Kafka does this when a
@@ -206,7 +231,58 @@ int32_t plog_leader_epoch(struct plog *l);
  * for an epoch not newer than the last one.
  */
 int plog_begin_epoch(struct plog *l, int32_t epoch);
-/* Removes everything at and after `offset` (follower truncation). */
+/*
+ * Kafka's LeaderEpochFileCache.endOffsetFor (OffsetForLeaderEpoch, and
+ * Fetch's diverging epoch): for the requested epoch,
+ *   - the latest known epoch: (that epoch, log end);
+ *   - an older one: (the largest known epoch <= requested, the start
+ *     offset of the first known epoch above requested);
+ *   - below every known epoch: (requested, start offset of the first
+ *     known epoch), since the history before it was removed with the
+ *     data (Kafka does exactly this);
+ *   - -1 (UNDEFINED), above every known epoch, or no epoch known:
+ *     (-1, -1).
+ * Always PLOG_OK.
+ */
+int plog_end_offset_for_epoch(struct plog *l, int32_t epoch, int32_t *out_epoch,
+                              int64_t *out_end_offset);
+
+/*
+ * Follower truncation (KIP-101/279).  Removes every batch that holds an
+ * offset >= `offset` (the batch containing it too, so the new log end
+ * is that batch's base offset, or `offset` itself in a compaction gap),
+ * whole later segments, their index entries and the epochs that start
+ * at or after the new log end.  At or below the first segment, or below
+ * the log start, it becomes plog_truncate_fully_and_start_at(offset).
+ * With offset >= log end no data changes, but epochs starting at the
+ * log end (a leader's plog_begin_epoch that saw no append) go, as in
+ * Kafka.  Durable on return and crash-safe: a `truncation` checkpoint
+ * is written first and removed last, and plog_open finishes a
+ * truncation it finds, so after a crash the log is as before or as
+ * after, never in between.  PLOG_ERR_OUT_OF_RANGE for offset < 0.
+ */
 int plog_truncate_to(struct plog *l, int64_t offset);
+/*
+ * Deletes every segment and restarts the log empty at `offset` (log
+ * start = log end = offset): a follower whose log end is below the
+ * leader's log start.  Clears the epoch history (Kafka's
+ * clearAndFlush), writes the log start offset; durable and crash-safe
+ * like plog_truncate_to.  PLOG_ERR_OUT_OF_RANGE for offset < 0.
+ */
+int plog_truncate_fully_and_start_at(struct plog *l, int64_t offset);
+
+/*
+ * The high watermark checkpoint (the `high-watermark` file of the
+ * partition directory; Kafka's replication-offset-checkpoint).
+ * plog_checkpoint_hw writes `hw` clamped to [log start, log end], as
+ * Kafka's updateHighWatermark clamps, atomically and durably; it does
+ * nothing when that value is the one last written.  PLOG_OK,
+ * PLOG_ERR_OUT_OF_RANGE for hw < 0, or PLOG_ERR_IO (read-only, as after
+ * any failed checkpoint write).  plog_checkpointed_hw returns the value
+ * last written, or read at open, clamped to [log start, log end] now;
+ * -1 when there is none (no file, or an unreadable one).
+ */
+int plog_checkpoint_hw(struct plog *l, int64_t hw);
+int64_t plog_checkpointed_hw(struct plog *l);
 
 #endif

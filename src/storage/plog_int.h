@@ -55,7 +55,30 @@ struct plog {
     /* Bumped by every truncation, so a clean that read segments while a
      * truncation changed them notices and gives up. */
     uint64_t trunc_gen;
+
+    /* The high watermark last written to (or read at open from) the
+     * `high-watermark` checkpoint, -1 none.  Written under flush_mu and
+     * mu, read under mu. */
+    int64_t hw_ckpt;
 };
+
+/*
+ * Crash points for the unit tests, as cleaner_crash_point: when set,
+ * plog_truncate_to / plog_truncate_fully_and_start_at return
+ * PLOG_ERR_IO right after that step as if the process had died there,
+ * leaving the files as they are; the test drops the plog with
+ * plog_close(l, false) and opens the directory again.  Production code
+ * never sets it.
+ */
+enum plog_crash_point {
+    PLOG_CRASH_NONE = 0,
+    PLOG_CRASH_TRUNC_AFTER_RECORD, /* the truncation checkpoint written, nothing cut */
+    PLOG_CRASH_TRUNC_AFTER_DROP,   /* the last segment deleted (there may be more to go) */
+    PLOG_CRASH_TRUNC_AFTER_CUT,    /* the data cut (full: every segment gone), not fsynced,
+                                      no other checkpoint written */
+    PLOG_CRASH_TRUNC_BEFORE_DONE,  /* everything durable but the record still there */
+};
+extern enum plog_crash_point plog_crash_point;
 
 /* Marks the partition read-only after a failed write or fsync (logs it
  * once, with errno).  Under mu. */
