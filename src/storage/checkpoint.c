@@ -34,8 +34,8 @@
  *   2      the high watermark
  *
  * truncation (present only while a truncation runs: the redo record of
- * plog.c; plog_open finishes the truncation it describes, then removes
- * it):
+ * plog_truncate.c; plog_open finishes the truncation it describes, then
+ * removes it):
  *
  *   line   content
  *   1      version, "0"

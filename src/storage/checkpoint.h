@@ -31,8 +31,9 @@ int ckpt_write_epochs(int dir_fd, const struct epoch_entry *e, int n);
 /* *e is malloc'ed (NULL when n == 0).  0, 1 absent, -1 malformed. */
 int ckpt_read_epochs(int dir_fd, struct epoch_entry **e, int *n);
 
-/* The redo record of a truncation in progress (plog.c): the target and
- * whether the log is emptied and restarted there.  0 written, -1. */
+/* The redo record of a truncation in progress (plog_truncate.c): the
+ * target and whether the log is emptied and restarted there.  0
+ * written, -1. */
 int ckpt_write_truncation(int dir_fd, int64_t offset, bool full);
 /* 0 read, 1 absent, -1 unreadable or malformed. */
 int ckpt_read_truncation(int dir_fd, int64_t *offset, bool *full);

@@ -2,9 +2,10 @@
  * cleaner: log compaction of one partition (Kafka's LogCleaner).
  *
  * The public entry points, plog_clean and plog_dirty_ratio, are declared
- * in plog.h.  This header is the part plog.c needs (recovery of an
- * interrupted clean when a partition is opened, the cleaner checkpoint,
- * truncation) plus the crash points the tests use.  The algorithm, the
+ * in plog.h.  This header is the part the plog files need (recovery of
+ * an interrupted clean and the cleaner checkpoint when a partition is
+ * opened, plog_open.c; truncation, plog_truncate.c) plus the crash
+ * points the tests use.  The algorithm, the
  * file names and the swap protocol are described at the top of
  * cleaner.c.
  */

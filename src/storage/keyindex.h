@@ -121,7 +121,7 @@ uint64_t keyindex_file_entry(const struct keyindex_file *f, size_t i);
 /* True when the record's key or a token of a "keys" header is `key`. */
 bool keyindex_record_has_key(const struct batch_record *r, const void *key, size_t len);
 
-/* The file name suffix, for segment.c (deletes) and plog.c (orphans). */
+/* The file name suffix, for segment.c (deletes) and plog_open.c (orphans). */
 #define KEYINDEX_SUFFIX ".keyidx"
 
 #endif
