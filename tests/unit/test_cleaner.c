@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/batch.h"
@@ -1168,6 +1169,13 @@ struct race {
     int append_bad, read_bad, reads;
 };
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void *race_appender(void *arg)
 {
     struct race *r = arg;
@@ -1221,8 +1229,12 @@ static void test_race(void)
     pthread_create(&a, NULL, race_appender, &r);
     pthread_create(&b, NULL, race_reader, &r);
     pthread_create(&h, NULL, race_housekeeper, &r);
-    int cleans = 0, errors = 0, rounds = 0;
-    while (rounds++ < 100000 && (cleans < 5 || r.appended < 1500)) {
+    /* Bounded by time, not by rounds: on a busy machine the appender may
+     * get little CPU, and cheap no-op cleans would use up any round count
+     * before there is anything to clean. */
+    int cleans = 0, errors = 0;
+    int64_t deadline = mono_ms() + 60000;
+    while (mono_ms() < deadline && (cleans < 5 || r.appended < 1500)) {
         struct plog_clean_stats st = {0};
         pthread_mutex_lock(&r.mu);
         int64_t now = r.m.ts;
