@@ -1169,6 +1169,8 @@ struct race {
     int append_bad, read_bad, reads;
 };
 
+#define RACE_APPENDS 50000
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -1180,7 +1182,7 @@ static void *race_appender(void *arg)
 {
     struct race *r = arg;
     /* Until the cleaner has had a few goes at it (bounded all the same). */
-    for (int i = 0; !r->stop_appends && i < 50000; i++) {
+    for (int i = 0; !r->stop_appends && i < RACE_APPENDS; i++) {
         pthread_mutex_lock(&r->mu);
         r->append_bad += append_random(r->l, &r->m, i % 5, 1 + i % 4) != PLOG_OK;
         pthread_mutex_unlock(&r->mu);
@@ -1234,7 +1236,8 @@ static void test_race(void)
      * before there is anything to clean. */
     int cleans = 0, errors = 0;
     int64_t deadline = mono_ms() + 60000;
-    while (mono_ms() < deadline && (cleans < 5 || r.appended < 1500)) {
+    while (mono_ms() < deadline && (cleans < 5 || r.appended < 1500) &&
+           !(cleans > 0 && r.appended >= RACE_APPENDS)) {
         struct plog_clean_stats st = {0};
         pthread_mutex_lock(&r.mu);
         int64_t now = r.m.ts;
