@@ -18,7 +18,15 @@ const struct config_def config_defs[] = {
     {"advertised.listeners", NULL, CFG_STRING, "",
      "host:port given to clients (default: listeners)"},
     {"log.dirs", NULL, CFG_STRING, "/tmp/runnel-logs", "data directory"},
-    {"node.id", NULL, CFG_INT, "1", "this broker's id"},
+    {"node.id", NULL, CFG_INT, "1", "this broker's id (set it explicitly in a cluster)"},
+    /* Cluster mode (docs/cluster.md): Kafka's ZooKeeper settings. */
+    {"zookeeper.connect", NULL, CFG_STRING, "",
+     "ZooKeeper host:port[,host:port]/chroot (empty: a single node, no ZooKeeper)"},
+    {"zookeeper.session.timeout.ms", NULL, CFG_INT, "18000",
+     "ZooKeeper session timeout: how long a dead broker stays registered"},
+    {"zookeeper.connection.timeout.ms", NULL, CFG_INT, "",
+     "longest wait for the ZooKeeper session at start (empty: the session timeout)"},
+    {"broker.rack", NULL, CFG_STRING, "", "this broker's rack (empty: none)"},
     {"num.partitions", NULL, CFG_INT, "1", "partitions of auto-created topics"},
     {"auto.create.topics.enable", NULL, CFG_BOOL, "true", "create topics on first use"},
     {"default.replication.factor", NULL, CFG_INT, "1", "replicas of new topics"},
@@ -484,6 +492,24 @@ int config_finish(struct broker_config *c, char *err, size_t errlen)
     if (c->retention_check_interval_ms < 10)
         c->retention_check_interval_ms = 10;
     c->node_id = (int32_t)long_of(c, "node.id");
+    if (*value_of(c, "zookeeper.connect")) {
+        /* Kafka would take an id from /brokers/seqid; Runnel asks for one,
+         * since the id names the broker's znode and its replicas. */
+        if (c->sources[find_broker_key("node.id")] == CFG_SRC_DEFAULT) {
+            snprintf(err, errlen,
+                     "node.id (broker.id) must be set when zookeeper.connect is set: each "
+                     "broker of a cluster needs its own id");
+            return -1;
+        }
+        if (c->node_id < 0) {
+            snprintf(err, errlen, "node.id: must be 0 or more in a cluster");
+            return -1;
+        }
+        if (long_of(c, "zookeeper.session.timeout.ms") <= 0) {
+            snprintf(err, errlen, "zookeeper.session.timeout.ms: must be positive");
+            return -1;
+        }
+    }
     struct config_overrides none = {0};
     return config_resolve_topic(c, &none, &c->topic_defaults, err, errlen);
 }
