@@ -46,7 +46,7 @@ int zk_parse_connect(const char *connect, char *hosts, size_t hostslen, char *ch
         return -1;
     }
     /* Every host needs a port: the C client assumes none. */
-    for (const char *p = connect; p < connect + hl;) {
+    for (const char *p = connect;;) {
         size_t n = strcspn(p, ",");
         if (n > (size_t)(connect + hl - p))
             n = (size_t)(connect + hl - p);
@@ -62,7 +62,9 @@ int zk_parse_connect(const char *connect, char *hosts, size_t hostslen, char *ch
                          p);
                 return -1;
             }
-        p += n + 1;
+        if (p + n >= connect + hl)
+            break;
+        p += n + 1; /* past the ',': a trailing one leaves an empty host */
     }
     memcpy(hosts, connect, hl);
     hosts[hl] = 0;
