@@ -11,7 +11,8 @@
  *   cluster_close()           closes the session: the znodes go at once
  *
  * The snapshot and the controller state are readable from any thread.
- * The callbacks run on the cluster thread, never on a network thread.
+ * The callbacks run on the cluster thread (and on_deposed once more from
+ * cluster_close(), after that thread ended), never on a network thread.
  */
 #ifndef RUNNEL_CLUSTER_H
 #define RUNNEL_CLUSTER_H

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,10 +97,31 @@ int zk_parse_connect(const char *connect, char *hosts, size_t hostslen, char *ch
     return 0;
 }
 
-/* The client's own log lines, through ours. */
+/*
+ * The client's own log lines, through ours, without its timestamp and
+ * thread prefix.  While no server answers it logs every few hundred
+ * milliseconds: one line per LOG_EVERY_MS gets through (with the count
+ * of those held back), the rest go to the debug level.
+ */
+#define LOG_EVERY_MS 5000
 static void zk_log(const char *message)
 {
-    rlog_warn("zookeeper client: %s", message);
+    static _Atomic int64_t last_ms;
+    static atomic_int held_back;
+    const char *m = strstr(message, "):ZOO_");
+    m = m ? m + 2 : message;
+    size_t n = strcspn(m, "\n");
+    int64_t now = clock_mono_ms(), last = atomic_load(&last_ms);
+    if (now - last < LOG_EVERY_MS || !atomic_compare_exchange_strong(&last_ms, &last, now)) {
+        atomic_fetch_add(&held_back, 1);
+        rlog_debug("zookeeper client: %.*s", (int)n, m);
+        return;
+    }
+    int held = atomic_exchange(&held_back, 0);
+    if (held)
+        rlog_warn("zookeeper client: %.*s (and %d more lines like it)", (int)n, m, held);
+    else
+        rlog_warn("zookeeper client: %.*s", (int)n, m);
 }
 
 static void watcher(zhandle_t *zh, int type, int state, const char *path, void *wctx)
