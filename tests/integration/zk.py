@@ -8,8 +8,9 @@ HTTP server and the four-letter-word commands off. It is up when a kazoo
 client gets a session; it is stopped by its pid at teardown.
 
 One ZooKeeper serves a whole test module (a JVM takes a second or two to
-start); each test gets its own chroot (`/t<N>-<test name>`) so tests never
-see each other's znodes. `Cluster.add(node_id)` makes a broker (conftest's
+start); each test gets its own chroot (`/runnel-tests/t<N>-<test name>`, two
+levels, which the first broker creates) so tests never see each other's
+znodes. `Cluster.broker(node_id)` makes a broker (conftest's
 Broker) with zookeeper.connect pointing at the chroot and a short session
 timeout, so failover tests run in seconds.
 
@@ -267,7 +268,7 @@ def zookeeper(tmp_path_factory):
 @pytest.fixture
 def cluster(request, zookeeper, tmp_path):
     name = re.sub(r"[^A-Za-z0-9_-]", "_", request.node.name)[:60]
-    c = Cluster(zookeeper, tmp_path, f"/t{next(_counter)}-{name}")
+    c = Cluster(zookeeper, tmp_path, f"/runnel-tests/t{next(_counter)}-{name}")
     yield c
     failed = getattr(request.node, "rep_call", None)
     failed = failed is not None and failed.failed
