@@ -22,7 +22,8 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Werror -Isrc -pthread -MMD -MP $(SANFLAGS) $(PKG_CFLAGS)
 LDFLAGS += -pthread $(SANFLAGS)
-LDLIBS  += -lrdkafka -lz -lsnappy -llz4 -lzstd -lm $(PKG_LIBS)
+# The ZooKeeper C client (cluster mode) has no pkg-config file on Debian.
+LDLIBS  += -lrdkafka -lzookeeper_mt -lz -lsnappy -llz4 -lzstd -lm $(PKG_LIBS)
 
 SRCS    := $(wildcard src/*/*.c src/*/*/*.c)
 OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(SRCS))

@@ -21,15 +21,19 @@ case "${1:-}" in
     ;;
 esac
 
-# The compiler and the libraries the Makefile links (-lrdkafka -lz
-# -lsnappy -llz4 -lzstd, and through pkg-config libmicrohttpd, jansson
-# and libcurl: the admin HTTP server and its client in the CLI).
+# The compiler and the libraries the Makefile links (-lrdkafka
+# -lzookeeper_mt -lz -lsnappy -llz4 -lzstd, and through pkg-config
+# libmicrohttpd, jansson and libcurl: the admin HTTP server and its client
+# in the CLI; the ZooKeeper C client for cluster mode).
 runtime_pkgs=(gcc make pkg-config libc6-dev librdkafka-dev libsnappy-dev liblz4-dev
-    libzstd-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev)
+    libzstd-dev zlib1g-dev libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+    libzookeeper-mt-dev)
 # Real clients the integration tests drive.  python3-snappy, -lz4 and
-# -zstandard give kafka-python its compression codecs.
+# -zstandard give kafka-python its compression codecs.  zookeeper (the
+# server, with Java) and python3-kazoo (to read znodes) for the cluster
+# tests.
 test_pkgs=(kcat python3 python3-pytest python3-confluent-kafka python3-kafka
-    python3-snappy python3-lz4 python3-zstandard)
+    python3-snappy python3-lz4 python3-zstandard zookeeper python3-kazoo)
 
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

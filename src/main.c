@@ -21,6 +21,7 @@ static const struct {
     {"dlq", cmd_dlq, "list or re-drive a consumer group's dead letters"},
     {"status", cmd_status, "the broker's status, from its admin API"},
     {"message", cmd_message, "read one record by offset or by time, from the admin API"},
+    {"cluster", cmd_cluster, "the cluster id, controller and live brokers"},
     {"dump-log", cmd_dump_log, "print the batches, records and indexes of segment files"},
 };
 

@@ -29,7 +29,9 @@ LAYERS = [
     # broker only over the wire, so it includes nothing of the broker.
     ["net", "cli"],
     ["broker"],  # settings, topic registry, partitions, group commit
-    ["group", "delivery"],  # group coordinator; held-back records
+    # The group coordinator; held-back records; cluster membership and the
+    # controller in ZooKeeper (which will drive the partitions below it).
+    ["group", "delivery", "cluster"],
     ["kafka"],  # the Kafka APIs and their dispatch table
     ["admin"],  # the HTTP admin API (reads kafka's API table for /metrics)
     ["app"],  # runnel broker: the composition, includes everything

@@ -27,6 +27,7 @@
 #include "admin/admin_int.h"
 #include "broker/config.h"
 #include "common/clock.h"
+#include "common/hostport.h"
 #include "common/rlog.h"
 #include "net/listen.h"
 #include "net/server.h"
@@ -521,7 +522,7 @@ int admin_start(const struct broker_config *cfg, char *err, size_t errlen)
     }
     char host[256];
     int port, family = AF_INET;
-    if (config_parse_hostport("admin.listener", listener, host, sizeof host, &port, err, errlen))
+    if (hostport_parse("admin.listener", listener, host, sizeof host, &port, err, errlen))
         return -1;
     int fd = open_listener(host, port, &family, err, errlen);
     if (fd < 0)

@@ -3,13 +3,16 @@
  *
  * Start: settings (defaults < --config file < --set), the data
  * directory's lock (two brokers on one directory would corrupt it), the
- * topics (recovering the logs when the last shutdown was not clean), the
- * flusher, the network threads, the admin HTTP server.  The main thread
+ * ZooKeeper session when zookeeper.connect is set (cluster/), the topics
+ * (recovering the logs when the last shutdown was not clean), the
+ * cluster id check and the broker's registration, the flusher, the
+ * network threads, the admin HTTP server.  The main thread
  * then waits for SIGTERM or SIGINT and runs the periodic work
  * (retention, time-based flush) in between.
  *
  * Clean shutdown: stop the admin API, the network (pending produces
- * finish first), the flusher, flush and close every log, then write the
+ * finish first), leave the cluster (closing the session removes the
+ * broker's znodes at once), the flusher, flush and close every log, then write the
  * clean-shutdown marker that lets the next start skip recovery.  Marker file:
  * <log.dirs>/.runnel-clean-shutdown, empty; its presence is the message.
  */
@@ -30,6 +33,7 @@
 #include "broker/keyindexer.h"
 #include "broker/topics.h"
 #include "cli/cli.h"
+#include "cluster/cluster.h"
 #include "common/clock.h"
 #include "common/rlog.h"
 #include "delivery/delivery.h"
@@ -153,10 +157,30 @@ int cmd_broker(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     char err[512];
+    /* Before the logs load, so a wrong zookeeper.connect fails fast;
+     * after the signal mask, which the client's threads inherit. */
+    if (cluster_open(&cfg, err, sizeof err)) {
+        fprintf(stderr, "runnel broker: %s\n", err);
+        config_free(&cfg);
+        return 1;
+    }
     int64_t t0 = clock_mono_ms();
     if (topics_open(&cfg, clean, err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err);
         topics_close(false);
+        cluster_close();
+        config_free(&cfg);
+        return 1;
+    }
+    char zk_cluster_id[64];
+    int idrc = cluster_sync_cluster_id(topics_cluster_id(), fresh, zk_cluster_id,
+                                       sizeof zk_cluster_id, err, sizeof err);
+    if (idrc > 0)
+        idrc = topics_adopt_cluster_id(zk_cluster_id, err, sizeof err);
+    if (idrc) {
+        fprintf(stderr, "runnel broker: %s\n", err);
+        topics_close(false);
+        cluster_close();
         config_free(&cfg);
         return 1;
     }
@@ -164,6 +188,7 @@ int cmd_broker(int argc, char **argv)
         fprintf(stderr, "runnel broker: %s\n", err);
         groups_close();
         topics_close(false);
+        cluster_close();
         config_free(&cfg);
         return 1;
     }
@@ -178,6 +203,7 @@ int cmd_broker(int argc, char **argv)
         fprintf(stderr, "runnel broker: %s\n", err);
         groups_close();
         topics_close(true);
+        cluster_close();
         config_free(&cfg);
         return 1;
     }
@@ -190,6 +216,17 @@ int cmd_broker(int argc, char **argv)
         .max_frame = cfg.socket_request_max_bytes,
     };
     err[0] = 0;
+    /* Registered (and the election run) before clients can connect, so
+     * the first Metadata already lists the cluster. */
+    if (cluster_join(err, sizeof err)) {
+        fprintf(stderr, "runnel broker: %s\n", err);
+        delivery_stop();
+        groups_close();
+        topics_close(true);
+        cluster_close();
+        config_free(&cfg);
+        return 1;
+    }
     if (flusher_start() ||
         compaction_start(config_long(&cfg, "log.cleaner.backoff.ms"),
                          config_long(&cfg, "log.cleaner.dedupe.buffer.size")) ||
@@ -201,6 +238,7 @@ int cmd_broker(int argc, char **argv)
         delivery_stop();
         groups_close();
         topics_close(true);
+        cluster_close();
         config_free(&cfg);
         return 1;
     }
@@ -214,6 +252,7 @@ int cmd_broker(int argc, char **argv)
         flusher_stop();
         groups_close();
         topics_close(true);
+        cluster_close();
         config_free(&cfg);
         return 1;
     }
@@ -241,6 +280,7 @@ int cmd_broker(int argc, char **argv)
     compaction_stop();
     flusher_stop();
     server_stop();
+    cluster_close();
     delivery_stop();
     groups_close();
     topics_close(true);

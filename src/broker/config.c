@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/hostport.h"
+
 /*
  * Every setting Runnel knows.  Defaults are Kafka's where Kafka has the
  * setting; "-1" stands for Kafka's Long.MAX_VALUE ("never") in the flush
@@ -18,7 +20,15 @@ const struct config_def config_defs[] = {
     {"advertised.listeners", NULL, CFG_STRING, "",
      "host:port given to clients (default: listeners)"},
     {"log.dirs", NULL, CFG_STRING, "/tmp/runnel-logs", "data directory"},
-    {"node.id", NULL, CFG_INT, "1", "this broker's id"},
+    {"node.id", NULL, CFG_INT, "1", "this broker's id (set it explicitly in a cluster)"},
+    /* Cluster mode (docs/cluster.md): Kafka's ZooKeeper settings. */
+    {"zookeeper.connect", NULL, CFG_STRING, "",
+     "ZooKeeper host:port[,host:port]/chroot (empty: a single node, no ZooKeeper)"},
+    {"zookeeper.session.timeout.ms", NULL, CFG_INT, "18000",
+     "ZooKeeper session timeout: how long a dead broker stays registered"},
+    {"zookeeper.connection.timeout.ms", NULL, CFG_INT, "",
+     "longest wait for the ZooKeeper session at start (empty: the session timeout)"},
+    {"broker.rack", NULL, CFG_STRING, "", "this broker's rack (empty: none)"},
     {"num.partitions", NULL, CFG_INT, "1", "partitions of auto-created topics"},
     {"auto.create.topics.enable", NULL, CFG_BOOL, "true", "create topics on first use"},
     {"default.replication.factor", NULL, CFG_INT, "1", "replicas of new topics"},
@@ -384,37 +394,6 @@ static const char *value_of(const struct broker_config *c, const char *key)
     return c->values[find_broker_key(key)];
 }
 
-/* "PLAINTEXT://host:port" (or "host:port"); an empty host means all. */
-int config_parse_hostport(const char *what, const char *v, char *host, size_t hostlen, int *port,
-                          char *err, size_t errlen)
-{
-    const char *p = strstr(v, "://");
-    p = p ? p + 3 : v;
-    const char *colon = strrchr(p, ':');
-    if (!colon) {
-        snprintf(err, errlen, "%s '%s': expected host:port", what, v);
-        return -1;
-    }
-    size_t hl = (size_t)(colon - p);
-    if (hl >= hostlen) {
-        snprintf(err, errlen, "%s '%s': host too long", what, v);
-        return -1;
-    }
-    memcpy(host, p, hl);
-    host[hl] = 0;
-    if (host[0] == '[' && hl >= 2 && host[hl - 1] == ']') { /* [::1] */
-        memmove(host, host + 1, hl - 2);
-        host[hl - 2] = 0;
-    }
-    int64_t x;
-    if (parse_long(colon + 1, &x) || x < 0 || x > 65535) {
-        snprintf(err, errlen, "%s '%s': bad port", what, v);
-        return -1;
-    }
-    *port = (int)x;
-    return 0;
-}
-
 static int parse_listener(const char *v, char *host, size_t hostlen, int *port, char *err,
                           size_t errlen)
 {
@@ -422,7 +401,7 @@ static int parse_listener(const char *v, char *host, size_t hostlen, int *port, 
         snprintf(err, errlen, "listener '%s': only PLAINTEXT is supported", v);
         return -1;
     }
-    return config_parse_hostport("listener", v, host, hostlen, port, err, errlen);
+    return hostport_parse("listener", v, host, hostlen, port, err, errlen);
 }
 
 static int64_t long_of(const struct broker_config *c, const char *key)
@@ -484,6 +463,24 @@ int config_finish(struct broker_config *c, char *err, size_t errlen)
     if (c->retention_check_interval_ms < 10)
         c->retention_check_interval_ms = 10;
     c->node_id = (int32_t)long_of(c, "node.id");
+    if (*value_of(c, "zookeeper.connect")) {
+        /* Kafka would take an id from /brokers/seqid; Runnel asks for one,
+         * since the id names the broker's znode and its replicas. */
+        if (c->sources[find_broker_key("node.id")] == CFG_SRC_DEFAULT) {
+            snprintf(err, errlen,
+                     "node.id (broker.id) must be set when zookeeper.connect is set: each "
+                     "broker of a cluster needs its own id");
+            return -1;
+        }
+        if (c->node_id < 0) {
+            snprintf(err, errlen, "node.id: must be 0 or more in a cluster");
+            return -1;
+        }
+        if (long_of(c, "zookeeper.session.timeout.ms") <= 0) {
+            snprintf(err, errlen, "zookeeper.session.timeout.ms: must be positive");
+            return -1;
+        }
+    }
     struct config_overrides none = {0};
     return config_resolve_topic(c, &none, &c->topic_defaults, err, errlen);
 }

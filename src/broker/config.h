@@ -101,10 +101,6 @@ const struct config_def *config_find_topic_key(const char *key);
 int config_parse_message_type(const char *v);
 /* "500ms 10s 1m 2h 1d" -> milliseconds; the count (>= 1), or -1. */
 int config_parse_durations(const char *v, int64_t *out, int max);
-/* "host:port" (after an optional "SCHEME://"; "[v6]:port" too) into host
- * and port; 0, or -1 with "<what> '<v>': ..." in err. */
-int config_parse_hostport(const char *what, const char *v, char *host, size_t hostlen, int *port,
-                          char *err, size_t errlen);
 /* A broker setting's text by key ("" when unknown). */
 const char *config_string(const struct broker_config *c, const char *key);
 /* A numeric broker setting by key (0 when unknown). */

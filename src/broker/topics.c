@@ -249,6 +249,26 @@ static int load_cluster_id(char *err, size_t errlen)
     return 0;
 }
 
+int topics_adopt_cluster_id(const char *id, char *err, size_t errlen)
+{
+    char buf[256];
+    int n =
+        snprintf(buf, sizeof buf, "version=1\ncluster.id=%s\nnode.id=%d\n", id, reg.cfg->node_id);
+    if (n >= (int)sizeof buf - 1 || strlen(id) >= sizeof reg.cluster_id) {
+        snprintf(err, errlen, "cluster id '%s' is too long", id);
+        return -1;
+    }
+    if (fsutil_write_atomic(reg.cfg->log_dir, "meta.properties", buf, (size_t)n)) {
+        snprintf(err, errlen, "cannot write %s/meta.properties: %s", reg.cfg->log_dir,
+                 strerror(errno));
+        return -1;
+    }
+    pthread_rwlock_wrlock(&reg.lock);
+    snprintf(reg.cluster_id, sizeof reg.cluster_id, "%s", id);
+    pthread_rwlock_unlock(&reg.lock);
+    return 0;
+}
+
 static int load_topic_file(const char *fname, bool clean, char *err, size_t errlen)
 {
     size_t flen = strlen(fname);

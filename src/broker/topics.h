@@ -45,6 +45,9 @@ struct topic {
 };
 
 int topics_open(const struct broker_config *cfg, bool clean, char *err, size_t errlen);
+/* A new data directory joining a cluster takes the cluster's id
+ * (rewrites meta.properties); before any client connects. */
+int topics_adopt_cluster_id(const char *id, char *err, size_t errlen);
 /* Closes every partition; flush=true on a clean shutdown. */
 void topics_close(bool flush);
 

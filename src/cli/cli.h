@@ -17,5 +17,6 @@ int cmd_dlq(int argc, char **argv);      /* cli/dlq.c */
 int cmd_status(int argc, char **argv);   /* cli/status.c */
 int cmd_message(int argc, char **argv);  /* cli/message.c */
 int cmd_delayed(int argc, char **argv);  /* cli/delayed.c */
+int cmd_cluster(int argc, char **argv);  /* cli/cluster.c */
 
 #endif

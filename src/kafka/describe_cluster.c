@@ -1,5 +1,6 @@
-/* DescribeCluster: this broker is the cluster and its controller. */
+/* DescribeCluster: the brokers and the controller (kafka/brokers.c). */
 #include "broker/topics.h"
+#include "kafka/brokers.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 
@@ -11,15 +12,22 @@ int handle_describe_cluster(struct kreq *r)
     const struct broker_config *cfg = topics_broker_config();
     struct describe_cluster_response resp;
     describe_cluster_response_init(&resp);
-    struct describe_cluster_response_describe_cluster_broker self;
-    describe_cluster_response_describe_cluster_broker_init(&self);
-    self.broker_id = cfg->node_id;
-    self.host = kstr_c(cfg->advertised_host);
-    self.port = cfg->advertised_port;
-    resp.brokers = &self;
-    resp.brokers_count = 1;
+    struct kafka_brokers kb;
+    if (kafka_brokers_get(&r->arena, cfg, &kb))
+        return KH_CLOSE;
+    resp.brokers = arena_alloc(&r->arena, (size_t)kb.n * sizeof *resp.brokers);
+    if (!resp.brokers)
+        return KH_CLOSE;
+    for (int32_t i = 0; i < kb.n; i++) {
+        describe_cluster_response_describe_cluster_broker_init(&resp.brokers[i]);
+        resp.brokers[i].broker_id = kb.b[i].id;
+        resp.brokers[i].host = kb.b[i].host;
+        resp.brokers[i].port = kb.b[i].port;
+        resp.brokers[i].rack = kb.b[i].rack;
+    }
+    resp.brokers_count = kb.n;
     resp.cluster_id = kstr_c(topics_cluster_id());
-    resp.controller_id = cfg->node_id;
+    resp.controller_id = kb.controller_id;
     resp.endpoint_type = req.endpoint_type;
     describe_cluster_response_encode(&r->out, r->hdr.api_version, &resp);
     return KH_DONE;

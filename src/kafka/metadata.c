@@ -1,7 +1,8 @@
 /*
- * Metadata: this broker, and every requested topic with each partition's
- * leader, leader epoch, replicas and in-sync replicas as the partition
- * has them (broker/partition.h).  Unknown topics are
+ * Metadata: the brokers (kafka/brokers.c: this one, or the cluster's live
+ * ones), and every requested topic with each partition's leader, leader
+ * epoch, replicas and in-sync replicas as the partition has them
+ * (broker/partition.h).  Unknown topics are
  * created when auto-creation is on and the client allows it (v4+ asks;
  * earlier versions always allow, as in Kafka).
  */
@@ -9,6 +10,7 @@
 
 #include "broker/topics.h"
 #include "common/kerr.h"
+#include "kafka/brokers.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 
@@ -63,15 +65,22 @@ int handle_metadata(struct kreq *r)
 
     struct metadata_response resp;
     metadata_response_init(&resp);
-    struct metadata_response_metadata_response_broker self;
-    metadata_response_metadata_response_broker_init(&self);
-    self.node_id = cfg->node_id;
-    self.host = kstr_c(cfg->advertised_host);
-    self.port = cfg->advertised_port;
-    resp.brokers = &self;
-    resp.brokers_count = 1;
+    struct kafka_brokers kb;
+    if (kafka_brokers_get(&r->arena, cfg, &kb))
+        return KH_CLOSE;
+    resp.brokers = arena_alloc(&r->arena, (size_t)kb.n * sizeof *resp.brokers);
+    if (!resp.brokers)
+        return KH_CLOSE;
+    for (int32_t i = 0; i < kb.n; i++) {
+        metadata_response_metadata_response_broker_init(&resp.brokers[i]);
+        resp.brokers[i].node_id = kb.b[i].id;
+        resp.brokers[i].host = kb.b[i].host;
+        resp.brokers[i].port = kb.b[i].port;
+        resp.brokers[i].rack = kb.b[i].rack;
+    }
+    resp.brokers_count = kb.n;
     resp.cluster_id = kstr_c(topics_cluster_id());
-    resp.controller_id = cfg->node_id;
+    resp.controller_id = kb.controller_id;
 
     /* All topics: v0 sends an empty list, v1+ a null one. */
     bool all = req.topics_count < 0 || (v == 0 && req.topics_count == 0);

@@ -91,5 +91,19 @@ int main(void)
     CHECK(config_find_topic_key("log.segment.bytes") == NULL);
     config_overrides_free(&o);
     config_free(&c);
+
+    /* Cluster mode: Kafka's defaults; node.id must be given. */
+    CHECK(config_init(&c) == 0);
+    CHECK_EQ_INT(config_long(&c, "zookeeper.session.timeout.ms"), 18000);
+    CHECK(!strcmp(config_string(&c, "zookeeper.connect"), ""));
+    CHECK(!strcmp(config_string(&c, "broker.rack"), ""));
+    CHECK(config_set(&c, "zookeeper.connect", "127.0.0.1:2181/runnel", err, sizeof err) == 0);
+    CHECK(config_finish(&c, err, sizeof err) == -1);
+    CHECK(strstr(err, "node.id") != NULL);
+    CHECK(config_set(&c, "broker.id", "3", err, sizeof err) == 0);
+    CHECK(config_finish(&c, err, sizeof err) == 0);
+    CHECK_EQ_INT(c.node_id, 3);
+    CHECK(config_set(&c, "zookeeper.connection.timeout.ms", "soon", err, sizeof err) == -1);
+    config_free(&c);
     return tap_done();
 }
