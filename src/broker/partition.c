@@ -17,6 +17,13 @@ static void partition_release(struct partition *p)
     free(p);
 }
 
+static void init_sync(struct partition *p)
+{
+    pthread_rwlock_init(&p->log_lock, NULL);
+    pthread_mutex_init(&p->wait_mu, NULL);
+    p->waiters.next = p->waiters.prev = &p->waiters;
+}
+
 struct partition *partition_open(struct topic *t, int32_t index, const char *dir,
                                  const struct plog_config *cfg, int32_t node_id, bool clean,
                                  char *err, size_t errlen)
@@ -52,9 +59,23 @@ struct partition *partition_open(struct topic *t, int32_t index, const char *dir
     }
     /* The whole ISR has everything in the log: it is all committed. */
     atomic_store(&p->high_watermark, plog_log_end(p->log));
-    pthread_rwlock_init(&p->log_lock, NULL);
-    pthread_mutex_init(&p->wait_mu, NULL);
-    p->waiters.next = p->waiters.prev = &p->waiters;
+    p->is_replica = true;
+    init_sync(p);
+    return p;
+}
+
+struct partition *partition_open_remote(struct topic *t, int32_t index, int32_t node_id)
+{
+    struct partition *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->topic = t;
+    p->index = index;
+    p->node_id = node_id;
+    p->leader_id = -1;
+    p->leader_epoch = -1;
+    atomic_store(&p->high_watermark, -1);
+    init_sync(p);
     return p;
 }
 
@@ -90,6 +111,10 @@ static void wake_waiters(struct partition *p)
 
 void partition_drop_log(struct partition *p)
 {
+    if (!p->is_replica) {
+        wake_waiters(p); /* nothing on disk here */
+        return;
+    }
     pthread_rwlock_wrlock(&p->log_lock);
     struct plog *l = p->log;
     p->log = NULL;

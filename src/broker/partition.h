@@ -47,7 +47,11 @@ struct partition {
     /* log_lock, log and kidx are private to partition.c: use the
      * functions below, never these fields. */
     pthread_rwlock_t log_lock;
-    struct plog *log; /* NULL once the topic is deleted */
+    struct plog *log; /* NULL once the topic is deleted, or when !is_replica */
+    /* False for a partition of which this broker holds no replica (cluster
+     * mode): it exists for Metadata's sake, with only the leadership
+     * fields meaningful; every door function answers as a non-leader. */
+    bool is_replica;
     /* Lookups by key (key.index): used like log, under log_lock shared
      * with log non-NULL; empty until the indexer syncs. */
     struct keyindex *kidx;
@@ -69,6 +73,9 @@ struct partition {
 struct partition *partition_open(struct topic *t, int32_t index, const char *dir,
                                  const struct plog_config *cfg, int32_t node_id, bool clean,
                                  char *err, size_t errlen);
+/* A partition this broker holds no replica of (cluster mode): no log, no
+ * directory; leader unknown (-1) until the cluster's state says. */
+struct partition *partition_open_remote(struct topic *t, int32_t index, int32_t node_id);
 /* Closes the log (flushing when asked) and frees. */
 void partition_free(struct partition *p, bool flush);
 /* Closes the log and deletes its files; the struct lives on until freed. */
