@@ -1,10 +1,20 @@
 # Runnel build.  `make` builds build/runnel; `make SAN=1` builds an
-# AddressSanitizer + UndefinedBehaviorSanitizer tree in build-san/.
+# AddressSanitizer + UndefinedBehaviorSanitizer tree in build-san/;
+# `make TSAN=1` a ThreadSanitizer tree in build-tsan/ (ASan and TSan
+# cannot share a process, hence two trees).
 # Sources are found by wildcard so adding a file needs no edit here.
 
 CC      ?= cc
 SAN     ?= 0
-ifeq ($(SAN),1)
+TSAN    ?= 0
+ifeq ($(SAN)$(TSAN),11)
+$(error SAN=1 and TSAN=1 cannot be combined: build them one at a time)
+endif
+ifeq ($(TSAN),1)
+BUILD   := build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+OPT     := -O1
+else ifeq ($(SAN),1)
 BUILD   := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT     := -O1
@@ -68,7 +78,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 .PHONY: all unit check run format clean
 -include $(OBJS:.o=.d) $(MAIN:.o=.d)

@@ -527,6 +527,10 @@ int admin_start(const struct broker_config *cfg, char *err, size_t errlen)
     int fd = open_listener(host, port, &family, err, errlen);
     if (fd < 0)
         return -1;
+    /* Everything the handlers read of adm (listener, kafka_listener, cfg,
+     * started_ms, allow_remote) is written before MHD_start_daemon starts
+     * the polling thread and never after, so they read it without a lock. */
+    format_listener(adm.listener, sizeof adm.listener, host, adm.port);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -541,7 +545,6 @@ int admin_start(const struct broker_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the admin HTTP server on %s", listener);
         return -1;
     }
-    format_listener(adm.listener, sizeof adm.listener, host, adm.port);
     /* Tests read the port from this line when admin.listener has port 0;
      * it must not contain "listening on", which marks the Kafka
      * listener ready. */

@@ -41,9 +41,9 @@ void compaction_round(void)
     if (topics_list(&ts, &n))
         return;
     for (int i = 0; i < n && !atomic_load(&cl.stop); i++) {
-        /* settings are swapped whole under the registry lock; a stale
-         * read only delays a clean by one round. */
-        if (!ts[i]->settings.compact)
+        /* A snapshot published just after this read only delays a
+         * clean by one round. */
+        if (!topic_settings(ts[i])->compact)
             continue;
         int32_t np = topic_partition_count(ts[i]);
         for (int32_t j = 0; j < np && !atomic_load(&cl.stop); j++) {

@@ -112,9 +112,9 @@ int key_lookup(const char *topic, size_t topic_len, const void *key, size_t key_
     struct topic *t = topics_get(topic, topic_len);
     if (!t)
         return KEY_LOOKUP_UNKNOWN_TOPIC;
-    /* A stale read of the setting (replaced whole under the registry
-     * lock) only answers as it would have a moment ago. */
-    if (!t->settings.key_index) {
+    /* A snapshot replaced just after this read only answers as it
+     * would have a moment ago. */
+    if (!topic_settings(t)->key_index) {
         topic_put(t);
         return KEY_LOOKUP_NOT_INDEXED;
     }

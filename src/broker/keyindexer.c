@@ -47,9 +47,9 @@ bool keyindexer_round(void)
         return false;
     bool more = false;
     for (int i = 0; i < n && !atomic_load(&ki.stop); i++) {
-        /* settings are replaced whole under the registry lock; a stale
-         * read only delays the change by one round. */
-        bool indexed = ts[i]->settings.key_index;
+        /* A snapshot replaced just after this read only delays the
+         * change by one round. */
+        bool indexed = topic_settings(ts[i])->key_index;
         int32_t np = topic_partition_count(ts[i]);
         for (int32_t j = 0; j < np && !atomic_load(&ki.stop); j++) {
             struct partition *p = topic_partition(ts[i], j);

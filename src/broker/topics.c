@@ -153,6 +153,12 @@ static void topic_free(struct topic *t, bool flush)
         free(s);
         s = next;
     }
+    struct topic_settings_snap *st = atomic_load(&t->settings);
+    while (st) {
+        struct topic_settings_snap *next = st->retired_next;
+        free(st);
+        st = next;
+    }
     view_free(t->view);
     config_overrides_free(&t->overrides);
     free(t->name);
@@ -177,6 +183,23 @@ static struct topic *topic_new(const char *name, size_t len)
     return t;
 }
 
+/* A topic's first settings snapshot, from its overrides; before the topic
+ * is shared, so a plain store.  0, or -1 with a message. */
+static int init_settings(struct topic *t, char *err, size_t errlen)
+{
+    struct topic_settings_snap *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (config_resolve_topic(reg.cfg, &t->overrides, &st->s, err, errlen)) {
+        free(st);
+        return -1;
+    }
+    atomic_store_explicit(&t->settings, st, memory_order_relaxed);
+    return 0;
+}
+
 /* Opens partitions [from, to) into a new set that keeps the old ones. */
 static struct partition_set *open_partitions(struct topic *t, struct partition_set *old, int32_t to,
                                              bool clean, char *err, size_t errlen)
@@ -193,7 +216,8 @@ static struct partition_set *open_partitions(struct topic *t, struct partition_s
     for (int32_t i = from; i < to; i++) {
         char dir[4608];
         partition_dir(dir, sizeof dir, t->name, i);
-        s->p[i] = partition_open(t, i, dir, &t->settings.log, reg.cfg->node_id, clean, err, errlen);
+        s->p[i] = partition_open(t, i, dir, &topic_settings(t)->log, reg.cfg->node_id, clean, err,
+                                 errlen);
         if (!s->p[i]) {
             for (int32_t j = from; j < i; j++)
                 partition_free(s->p[j], false);
@@ -313,7 +337,7 @@ static int load_topic_file(const char *fname, bool clean, char *err, size_t errl
         topic_free(t, false);
         return -1;
     }
-    if (config_resolve_topic(reg.cfg, &t->overrides, &t->settings, err, errlen)) {
+    if (init_settings(t, err, errlen)) {
         topic_free(t, false);
         return -1;
     }
@@ -519,8 +543,7 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
         snprintf(err, errlen, "out of memory");
         return KERR_UNKNOWN_SERVER_ERROR;
     }
-    if (config_overrides_copy(&t->overrides, o) ||
-        config_resolve_topic(reg.cfg, &t->overrides, &t->settings, err, errlen)) {
+    if (config_overrides_copy(&t->overrides, o) || init_settings(t, err, errlen)) {
         view_filter_put(vf);
         topic_free(t, false);
         return KERR_INVALID_CONFIG;
@@ -776,14 +799,20 @@ int16_t topics_set_overrides(const char *name, size_t len, const struct config_o
         return code;
     }
     struct config_overrides copy;
-    if (config_overrides_copy(&copy, o)) {
+    struct topic_settings_snap *snap = malloc(sizeof *snap);
+    if (!snap || config_overrides_copy(&copy, o)) {
         pthread_rwlock_unlock(&reg.lock);
+        free(snap);
         view_filter_put(vf);
         return KERR_UNKNOWN_SERVER_ERROR;
     }
     config_overrides_free(&t->overrides);
     t->overrides = copy;
-    t->settings = st;
+    /* Readers hold no lock (topics.h): publish a new snapshot whole and
+     * keep the old one until the topic goes, as someone may still read it. */
+    snap->s = st;
+    snap->retired_next = atomic_load_explicit(&t->settings, memory_order_relaxed);
+    atomic_store_explicit(&t->settings, snap, memory_order_release);
     if (t->view)
         view_set_filter(t->view, vf); /* the next fetch filters with it */
     struct partition_set *s = atomic_load(&t->parts);

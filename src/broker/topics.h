@@ -9,6 +9,19 @@
  * when done), so a handler's topic stays valid even if it is deleted
  * meanwhile.  A topic's partition array is replaced whole (never changed
  * in place) when partitions are added, so readers need no lock for it.
+ *
+ * Settings follow the same rule: a topic's resolved settings are an
+ * immutable snapshot behind an atomic pointer.  topics_set_overrides
+ * builds a new one and publishes it (release store, under the registry
+ * write lock, which only orders writers); readers call topic_settings(t)
+ * with no lock, an acquire load, and see either the old or the new
+ * snapshot, never a mix.  Old snapshots are kept on retired_next and
+ * freed with the topic, so a pointer from topic_settings() stays valid
+ * as long as the caller's topic reference (an AlterConfigs costs one
+ * snapshot, ~400 bytes, for the topic's life: configs change rarely, and
+ * freeing earlier would need to know that no reader is left).  A reader
+ * that needs several fields to agree (retry_backoff_n with
+ * retry_backoff_ms) loads the pointer once.  Never write through it.
  */
 #ifndef RUNNEL_TOPICS_H
 #define RUNNEL_TOPICS_H
@@ -29,6 +42,12 @@ struct partition_set {
     struct partition *p[];
 };
 
+/* One version of a topic's settings (see the top of this file). */
+struct topic_settings_snap {
+    struct topic_settings s;
+    struct topic_settings_snap *retired_next; /* older versions, freed with the topic */
+};
+
 struct topic {
     char *name;
     kuuid_t id;
@@ -37,7 +56,8 @@ struct topic {
     uint8_t systopic; /* enum systopic (broker/system_topics.h), from the name */
     struct partition_set *_Atomic parts;
     struct config_overrides overrides; /* under the registry lock */
-    struct topic_settings settings;    /* under the registry lock */
+    /* Replaced whole, never changed in place: read with topic_settings(). */
+    struct topic_settings_snap *_Atomic settings;
     /* A filtered view (view.h): no partitions of its own (parts is an
      * empty set), reads go to view->source.  NULL for a plain topic; set
      * before the topic is in the registry and never changed. */
@@ -65,6 +85,12 @@ static inline struct partition *topic_partition(struct topic *t, int32_t idx)
 static inline int32_t topic_partition_count(struct topic *t)
 {
     return atomic_load_explicit(&t->parts, memory_order_acquire)->n;
+}
+
+/* The topic's current settings, without a lock; valid while t is held. */
+static inline const struct topic_settings *topic_settings(const struct topic *t)
+{
+    return &atomic_load_explicit(&t->settings, memory_order_acquire)->s;
 }
 
 static inline bool topic_is_view(const struct topic *t)

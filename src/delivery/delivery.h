@@ -40,7 +40,7 @@ struct timer_store *delivery_store(void);
 
 static inline bool delivery_wants(const struct topic *t)
 {
-    return t->settings.message_type != 0 || t->systopic == SYSTOPIC_RETRY;
+    return topic_settings(t)->message_type != 0 || t->systopic == SYSTOPIC_RETRY;
 }
 
 /* What delivery_produce did with one partition's records. */

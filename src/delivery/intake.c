@@ -139,13 +139,15 @@ static int plan_retry(struct topic *t, const struct ctl_headers *c, int64_t now,
         return fail(out, KERR_INVALID_RECORD, idx,
                     HDR_RETRY_COUNT " must be a non-negative decimal number");
     pl->retry_count = n;
-    if (n >= t->settings.retry_max_attempts) {
+    /* One snapshot: the count and the schedule must agree. */
+    const struct topic_settings *ts = topic_settings(t);
+    if (n >= ts->retry_max_attempts) {
         pl->fate = FATE_DLQ;
         return 0;
     }
-    int steps = t->settings.retry_backoff_n;
+    int steps = ts->retry_backoff_n;
     pl->fate = FATE_RETRY;
-    pl->due_ms = now + t->settings.retry_backoff_ms[n < steps ? n : steps - 1];
+    pl->due_ms = now + ts->retry_backoff_ms[n < steps ? n : steps - 1];
     return 0;
 }
 
@@ -158,8 +160,9 @@ static int plan_record(struct topic *t, const struct batch_record *rec, int64_t 
         return fail(out, KERR_INVALID_RECORD, idx, "malformed headers");
     if (t->systopic == SYSTOPIC_RETRY)
         return plan_retry(t, &c, now, idx, pl, out);
-    bool delay = (t->settings.message_type & MSG_TYPE_DELAY) && c.delay_headers > 0;
-    bool txn = (t->settings.message_type & MSG_TYPE_TRANSACTION) && c.txn.present;
+    uint8_t message_type = topic_settings(t)->message_type;
+    bool delay = (message_type & MSG_TYPE_DELAY) && c.delay_headers > 0;
+    bool txn = (message_type & MSG_TYPE_TRANSACTION) && c.txn.present;
     if (delay && txn)
         return fail(out, KERR_INVALID_RECORD, idx,
                     "a record cannot be both delayed and a half message");
@@ -419,7 +422,7 @@ static int act_one(void *arg, const struct batch_hdr *h, const struct batch_reco
     case FATE_DLQ: {
         char reason[96];
         int n = snprintf(reason, sizeof reason, "retries exhausted (%" PRId64 " of %d)",
-                         pl->retry_count, in->t->settings.retry_max_attempts);
+                         pl->retry_count, topic_settings(in->t)->retry_max_attempts);
         hdr_builder_copy(&hb, rec->headers, rec->headers_end, NULL);
         hdr_builder_add(&hb, HDR_DLQ_REASON, reason, n);
         hdr_builder_add_i64(&hb, HDR_DLQ_AT_MS, in->now);
@@ -482,7 +485,7 @@ void delivery_produce(struct topic *t, struct partition *p, uint8_t *records, si
         int rc = batch_parse_header(records + off, len - off, INT32_MAX, &h);
         if (rc == PLOG_OK && (uint64_t)batch_size(&h) > len - off)
             rc = PLOG_ERR_CORRUPT;
-        if (rc == PLOG_OK && batch_size(&h) > t->settings.log.max_message_bytes)
+        if (rc == PLOG_OK && batch_size(&h) > topic_settings(t)->log.max_message_bytes)
             rc = PLOG_ERR_TOO_LARGE;
         if (rc == PLOG_OK)
             rc = batch_validate_header(records + off, (size_t)batch_size(&h), true, &h);

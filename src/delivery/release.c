@@ -87,7 +87,7 @@ void entry_as_record(const struct timer_entry *e, int32_t offset_delta, struct b
 
 static void flush_if_sync(struct topic *t, struct partition *p)
 {
-    if (!t->settings.flush_sync)
+    if (!topic_settings(t)->flush_sync)
         return;
     partition_flush(p);
 }
@@ -153,7 +153,7 @@ static int release_batch(struct topic *t, struct partition *p, struct timer_entr
      * the append; the intent must be on disk before it, or a power cut
      * could keep the batch and lose the intent (a second release). */
     if (leo >= 0 && timer_store_intent_begin(dv.ts, &in) == 0 &&
-        (!t->settings.flush_sync || timer_store_sync(dv.ts) == 0)) {
+        (!topic_settings(t)->flush_sync || timer_store_sync(dv.ts) == 0)) {
         partition_append_result_t res;
         crash_point("release-after-intent");
         int16_t arc = partition_append(p, batch, blen, now_ms, &res);
@@ -197,7 +197,7 @@ int release_to_partition(struct timer_entry *es, int n, int64_t now_ms, int *rel
     }
     /* Batches within the topic's max.message.bytes: many small records
      * due at once go in one batch, large ones in several. */
-    int64_t limit = t->settings.log.max_message_bytes - BATCH_HEADER_SIZE;
+    int64_t limit = topic_settings(t)->log.max_message_bytes - BATCH_HEADER_SIZE;
     int rc = RELEASE_OK;
     for (int i = 0; i < n && rc == RELEASE_OK;) {
         int k = i + 1;

@@ -522,7 +522,7 @@ int store_open(char *err, size_t errlen)
     if (!t)
         code = topics_create(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC), 1, &o, false, &t,
                              err, errlen);
-    else if (!t->settings.compact)
+    else if (!topic_settings(t)->compact)
         /* Written by a release without compaction: compact it from now on. */
         code = topics_set_overrides(GROUP_OFFSETS_TOPIC, strlen(GROUP_OFFSETS_TOPIC), &o, false,
                                     err, errlen);

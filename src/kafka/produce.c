@@ -189,7 +189,7 @@ int handle_produce(struct kreq *r)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            if (req.acks == -1 && p->n_isr < t->settings.min_insync_replicas) {
+            if (req.acks == -1 && p->n_isr < topic_settings(t)->min_insync_replicas) {
                 /* Kafka's rule: acks=all needs that many replicas in sync. */
                 pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
                 continue;
@@ -213,9 +213,10 @@ int handle_produce(struct kreq *r)
                 pr->log_append_time_ms = res.log_append_time;
                 pr->log_start_offset = res.log_start_offset;
             }
-            bool due = t->settings.flush_sync;
+            const struct topic_settings *ts = topic_settings(t);
+            bool due = ts->flush_sync;
             /* The default (no count or time flush) skips the check. */
-            if (!due && (t->settings.log.flush_messages > 0 || t->settings.log.flush_ms >= 0))
+            if (!due && (ts->log.flush_messages > 0 || ts->log.flush_ms >= 0))
                 due = partition_flush_due(p, now);
             if (due) {
                 st->fw_resp[st->fw.n] = pr;

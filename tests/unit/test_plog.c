@@ -8,6 +8,7 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -635,24 +636,26 @@ static void test_flush_policy(void)
 
 /* ---- threads ---- */
 
+/* done and bad are shared by the appending main thread and both workers:
+ * atomics, since volatile orders nothing between threads. */
 struct race {
     struct plog *l;
-    volatile int done;
-    int bad;
+    atomic_int done;
+    atomic_int bad;
 };
 
 static void *race_reader(void *arg)
 {
     struct race *rc = arg;
     unsigned seed = 7;
-    while (!rc->done) {
+    while (!atomic_load(&rc->done)) {
         int64_t leo = plog_log_end(rc->l);
         if (leo == 0)
             continue;
         int64_t off = rand_r(&seed) % leo;
         struct plog_range r;
         if (plog_read(rc->l, off, 2000, INT64_MAX, &r) != PLOG_OK || !range_has(&r, off))
-            rc->bad++;
+            atomic_fetch_add(&rc->bad, 1);
         plog_range_release(r.ref);
     }
     return NULL;
@@ -661,9 +664,9 @@ static void *race_reader(void *arg)
 static void *race_flusher(void *arg)
 {
     struct race *rc = arg;
-    while (!rc->done) {
+    while (!atomic_load(&rc->done)) {
         if (plog_flush(rc->l) < 0)
-            rc->bad++;
+            atomic_fetch_add(&rc->bad, 1);
         plog_housekeep(rc->l, 0);
     }
     return NULL;
@@ -684,11 +687,11 @@ static void test_threads(void)
     int fails = 0;
     for (int i = 0; i < 1500; i++)
         fails += append(rc.l, 1 + i % 3, (size_t)(i % 40)) != PLOG_OK;
-    rc.done = 1;
+    atomic_store(&rc.done, 1);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
     CHECK_EQ_INT(fails, 0);
-    CHECK_EQ_INT(rc.bad, 0);
+    CHECK_EQ_INT(atomic_load(&rc.bad), 0);
     int64_t leo = plog_log_end(rc.l);
     CHECK_EQ_INT(check_readable(rc.l, 0, leo), 0);
     plog_close(rc.l, true);
