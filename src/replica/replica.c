@@ -84,6 +84,7 @@ struct fetcher {
     struct rpart *parts;
     int fd;       /* -1 when not connected; set and closed under R.mu */
     bool stop;    /* replica_stop */
+    bool kicked;  /* a partition was added or re-epoched: ends a back-off */
     int32_t corr; /* correlation ids of this connection */
 };
 
@@ -528,6 +529,18 @@ static void disconnect(struct fetcher *f)
     f->fd = -1;
 }
 
+/* Under R.mu: waits backoff_ms after a connection failure.  The
+ * condition variable is shared, so other fetchers' rounds wake it: the
+ * deadline is kept; only a stop or a change of this fetcher's partitions
+ * ends it early. */
+static void backoff(struct fetcher *f)
+{
+    int64_t until = clock_mono_ms() + R.params.backoff_ms, now;
+    f->kicked = false;
+    while (!f->stop && !f->kicked && (now = clock_mono_ms()) < until)
+        wait_ms(until - now);
+}
+
 static void *fetcher_main(void *arg)
 {
     struct fetcher *f = arg;
@@ -573,8 +586,7 @@ static void *fetcher_main(void *arg)
             for (int i = 0; i < n; i++)
                 parts[i]->in_flight = false;
             pthread_cond_broadcast(&R.cond);
-            if (!f->stop)
-                wait_ms(R.params.backoff_ms);
+            backoff(f);
             continue;
         }
         /* Answers for partitions unfollowed or re-epoched meanwhile are
@@ -589,8 +601,7 @@ static void *fetcher_main(void *arg)
         if (rc) {
             rlog_debug("replica: connection to broker %d failed, backing off", (int)f->leader_id);
             disconnect(f);
-            if (!f->stop)
-                wait_ms(R.params.backoff_ms);
+            backoff(f);
         }
     }
     disconnect(f);
@@ -694,6 +705,7 @@ void replica_follow(struct partition *p, int32_t leader_id, int32_t leader_epoch
         if (rp->leader_epoch != leader_epoch) {
             rp->leader_epoch = leader_epoch;
             rp->delayed_until = 0;
+            rp->f->kicked = true;
             pthread_cond_broadcast(&R.cond);
         }
         pthread_mutex_unlock(&R.mu);
@@ -714,6 +726,7 @@ void replica_follow(struct partition *p, int32_t leader_id, int32_t leader_epoch
     rp->leader_epoch = leader_epoch;
     rp->next = f->parts;
     f->parts = rp;
+    f->kicked = true;
     pthread_cond_broadcast(&R.cond);
     pthread_mutex_unlock(&R.mu);
 }
