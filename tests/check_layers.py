@@ -29,6 +29,8 @@ LAYERS = [
     # broker only over the wire, so it includes nothing of the broker.
     ["net", "cli"],
     ["broker"],  # settings, topic registry, partitions, group commit
+    # The follower's fetchers: they call the partitions' follower doors.
+    ["replica"],
     # The group coordinator; held-back records; cluster membership and the
     # controller in ZooKeeper (which will drive the partitions below it).
     ["group", "delivery", "cluster"],
