@@ -340,6 +340,19 @@ void partition_leadership(struct partition *p, struct partition_leadership *out)
     pthread_rwlock_unlock(&p->log_lock);
 }
 
+/* Under log_lock: where `epoch` started in the log (the end offset of
+ * the epoch before it), or the log end when the log cannot say. */
+static int64_t epoch_start_of(struct partition *p, int32_t epoch)
+{
+    int32_t e = -1;
+    int64_t end = -1;
+    if (epoch > 0)
+        plog_end_offset_for_epoch(p->log, epoch - 1, &e, &end);
+    else
+        end = plog_log_start(p->log);
+    return end >= 0 ? end : plog_log_end(p->log);
+}
+
 int16_t partition_become_leader(struct partition *p, int32_t leader_epoch, const int32_t *replicas,
                                 int32_t n_replicas, const int32_t *isr, int32_t n_isr,
                                 int64_t now_ms)
@@ -359,6 +372,10 @@ int16_t partition_become_leader(struct partition *p, int32_t leader_epoch, const
     if (err == KERR_NONE) {
         if (!same)
             p->epoch_start = plog_log_end(p->log);
+        else if (p->n_remotes == 0)
+            /* First state after a restart that found this epoch in the
+             * log: it started where the one before it ended. */
+            p->epoch_start = epoch_start_of(p, leader_epoch);
         p->leader_id = p->node_id;
         p->leader_epoch = leader_epoch;
         p->replicated = true;

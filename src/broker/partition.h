@@ -6,9 +6,10 @@
  * Kafka handlers, the flusher, the cleaner and key indexer threads, the
  * timer thread, the group store, the admin API), so that leadership, the
  * high watermark and the waiters woken by new data are decided in one
- * place.  Replication will move the high watermark below the log end and
- * change the leader; today, with one replica, this broker leads every
- * partition and the high watermark follows the log end after every append.
+ * place.  With one replica this broker leads the partition and the high
+ * watermark follows the log end after every append; replicated, the
+ * leader's high watermark is the smallest log end of the ISR, moved as
+ * followers fetch (Kafka's Partition.scala).
  *
  * Every function that touches the log takes `log_lock` itself and answers
  * a partition whose topic was deleted with UNKNOWN_TOPIC_OR_PARTITION.
@@ -17,9 +18,12 @@
  * Locks: `log_lock` (rwlock) guards the `log` pointer: everything here
  * takes it shared (plog has its own mutexes inside), topic deletion
  * takes it exclusive to close the log.  The leadership fields are set at
- * open; when replication changes them it will be under `log_lock`
- * exclusive, so the checks made inside these functions see them
- * consistent with the log.  `wait_mu` guards the waiter list.
+ * open and changed by partition_become_leader/follower and the ISR
+ * maintenance under `log_lock` exclusive, so the checks made inside
+ * these functions see them consistent with the log; readers outside
+ * take a copy with partition_leadership.  `repl_mu` (under log_lock)
+ * guards what the leader knows of its followers; `wait_mu` guards the
+ * waiter list (taken last).
  */
 #ifndef RUNNEL_PARTITION_H
 #define RUNNEL_PARTITION_H
