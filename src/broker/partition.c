@@ -655,6 +655,8 @@ static int16_t follower_read_check(struct partition *p, struct partition_read *r
 int16_t partition_read(struct partition *p, struct partition_read *rd)
 {
     rd->high_watermark = rd->last_stable_offset = rd->log_start_offset = -1;
+    rd->diverging_epoch = -1;
+    rd->diverging_end_offset = -1;
     rd->fd = -1;
     rd->file_pos = 0;
     rd->len = 0;
@@ -667,8 +669,6 @@ int16_t partition_read(struct partition *p, struct partition_read *rd)
         pthread_rwlock_unlock(&p->log_lock);
         return err;
     }
-    rd->diverging_epoch = -1;
-    rd->diverging_end_offset = -1;
     if (rd->reader == PARTITION_READER_FOLLOWER) {
         err = follower_read_check(p, rd);
         if (err != KERR_NONE || rd->diverging_epoch >= 0) {

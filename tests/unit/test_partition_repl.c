@@ -155,6 +155,7 @@ static void test_leader_and_hw(void)
 
     /* A stale epoch is fenced as for consumers; an unknown replica refused. */
     CHECK_EQ_INT(follower_fetch(p, 2, 10, 2, 3, 10300, &rd), KERR_FENCED_LEADER_EPOCH);
+    CHECK_EQ_INT(rd.diverging_epoch, -1); /* an error says nothing of divergence */
     CHECK_EQ_INT(follower_fetch(p, 9, 10, 3, 3, 10300, &rd), KERR_NOT_LEADER_OR_FOLLOWER);
 
     /* A follower that wrote epoch 2 up to 8: diverged at 5 (epoch 0's end). */
@@ -293,6 +294,36 @@ static void test_checkpoint(void)
     partition_free(p, true);
 }
 
+/* A leader restarted in the same epoch: followers must reach where the
+ * epoch began, not the log end at the restart. */
+static void test_same_epoch_restart(void)
+{
+    struct partition *p = open_part("restart");
+    if (!p)
+        return;
+    CHECK_EQ_INT(append(p, 2, NULL), KERR_NONE);
+    const int32_t two[] = {1, 2};
+    CHECK_EQ_INT(partition_become_leader(p, 2, all3, 3, two, 2, 1000), KERR_NONE);
+    CHECK_EQ_INT(append(p, 2, NULL), KERR_NONE); /* epoch 2: offsets 2, 3 */
+    CHECK_EQ_INT(partition_hw(p), 2);
+    partition_free(p, true);
+    p = open_part("restart");
+    if (!p)
+        return;
+    CHECK_EQ_INT(partition_hw(p), 2); /* from the checkpoint */
+    partition_set_isr_notify(record_notify, NULL);
+    notified = 0;
+    CHECK_EQ_INT(partition_become_leader(p, 2, all3, 3, two, 2, 2000), KERR_NONE);
+    struct partition_read rd;
+    CHECK_EQ_INT(follower_fetch(p, 3, 3, 2, 2, 2100, &rd), KERR_NONE);
+    CHECK_EQ_INT(notified, 1);        /* 3 >= HW 2 and >= epoch 2's start 2 */
+    CHECK_EQ_INT(partition_hw(p), 2); /* 2, in the ISR, has not fetched */
+    CHECK_EQ_INT(follower_fetch(p, 2, 4, 2, 2, 2100, &rd), KERR_NONE);
+    CHECK_EQ_INT(partition_hw(p), 4);
+    partition_set_isr_notify(NULL, NULL);
+    partition_free(p, true);
+}
+
 int main(void)
 {
     if (!mkdtemp(root))
@@ -300,6 +331,7 @@ int main(void)
     test_leader_and_hw();
     test_isr();
     test_checkpoint();
+    test_same_epoch_restart();
     fsutil_rm_rf(root);
     return tap_done();
 }
