@@ -7,6 +7,8 @@
  * writer (and a conflicting one), becoming follower, OffsetForLeaderEpoch's
  * answers and the high watermark checkpoint across a reopen.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +326,94 @@ static void test_same_epoch_restart(void)
     partition_free(p, true);
 }
 
+/*
+ * Appends, two followers' fetches, the ISR maintenance and a state
+ * update race: the high watermark never goes back, never passes the
+ * log end, and ends at the log end once both followers reached it.
+ */
+static struct partition *race_p;
+static atomic_bool race_done;
+static atomic_int race_bad;
+
+static int ok_writer(void *arg, struct partition *p, int32_t epoch, const int32_t *isr, int32_t n)
+{
+    (void)arg, (void)p, (void)epoch, (void)isr, (void)n;
+    return 0;
+}
+
+static void *race_appender(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 2000; i++)
+        if (append(race_p, 1 + i % 3, NULL) != KERR_NONE)
+            atomic_fetch_add(&race_bad, 1);
+    atomic_store(&race_done, true);
+    return NULL;
+}
+
+static void *race_follower(void *arg)
+{
+    int32_t id = (int32_t)(intptr_t)arg;
+    int64_t now = 1000, last_hw = 0;
+    for (;;) {
+        bool done = atomic_load(&race_done);
+        struct partition_offsets o;
+        partition_offsets(race_p, &o);
+        struct partition_read rd;
+        if (follower_fetch(race_p, id, o.log_end, 1, 1, now++, &rd) != KERR_NONE)
+            atomic_fetch_add(&race_bad, 1);
+        int64_t hw = partition_hw(race_p);
+        if (hw < last_hw || hw > o.log_end + 1000000)
+            atomic_fetch_add(&race_bad, 1);
+        last_hw = hw;
+        if (done)
+            break;
+    }
+    return NULL;
+}
+
+static void *race_maintainer(void *arg)
+{
+    (void)arg;
+    int64_t now = 1000;
+    while (!atomic_load(&race_done)) {
+        partition_isr_maintain(race_p, now, 5);
+        /* The cluster state's echo: the same epoch, the ISR as written. */
+        struct partition_leadership ld;
+        partition_leadership(race_p, &ld);
+        partition_become_leader(race_p, 1, ld.replicas, ld.n_replicas, ld.isr, ld.n_isr, now);
+        now += 3;
+    }
+    return NULL;
+}
+
+static void test_race(void)
+{
+    race_p = open_part("race");
+    if (!race_p)
+        return;
+    partition_set_isr_writer(ok_writer, NULL);
+    CHECK_EQ_INT(partition_become_leader(race_p, 1, all3, 3, all3, 3, 1000), KERR_NONE);
+    pthread_t th[4];
+    pthread_create(&th[0], NULL, race_appender, NULL);
+    pthread_create(&th[1], NULL, race_follower, (void *)(intptr_t)2);
+    pthread_create(&th[2], NULL, race_follower, (void *)(intptr_t)3);
+    pthread_create(&th[3], NULL, race_maintainer, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ_INT(atomic_load(&race_bad), 0);
+    /* Both followers at the end, then the ISR made whole again. */
+    struct partition_offsets o;
+    partition_offsets(race_p, &o);
+    struct partition_read rd;
+    follower_fetch(race_p, 2, o.log_end, 1, 1, 1 << 30, &rd);
+    follower_fetch(race_p, 3, o.log_end, 1, 1, 1 << 30, &rd);
+    partition_isr_maintain(race_p, 1 << 30, 5);
+    CHECK_EQ_INT(partition_hw(race_p), o.log_end);
+    partition_set_isr_writer(NULL, NULL);
+    partition_free(race_p, true);
+}
+
 int main(void)
 {
     if (!mkdtemp(root))
@@ -332,6 +422,7 @@ int main(void)
     test_isr();
     test_checkpoint();
     test_same_epoch_restart();
+    test_race();
     fsutil_rm_rf(root);
     return tap_done();
 }
