@@ -57,6 +57,7 @@ SUPPORTED = [
     ("IncrementalAlterConfigs", 0, 1),
     ("OffsetDelete", 0, 0),
     ("DescribeCluster", 0, 1),
+    ("OffsetForLeaderEpoch", 0, 4),
 ]
 
 # Written into the *_FLEXIBLE_VERSION define of an API that has none.

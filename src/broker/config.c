@@ -35,6 +35,10 @@ const struct config_def config_defs[] = {
     {"socket.request.max.bytes", NULL, CFG_INT, "104857600", "largest request frame"},
     {"num.network.threads", NULL, CFG_INT, "0", "event loop threads (0: one per core)"},
     {"log.retention.check.interval.ms", NULL, CFG_LONG, "300000", "how often retention runs"},
+    {"replica.lag.time.max.ms", NULL, CFG_LONG, "30000",
+     "a follower not caught up for this long leaves the ISR"},
+    {"replica.high.watermark.checkpoint.interval.ms", NULL, CFG_LONG, "5000",
+     "how often replicated partitions checkpoint their high watermark"},
     {"group.min.session.timeout.ms", NULL, CFG_INT, "6000", "shortest session a member may ask"},
     {"group.max.session.timeout.ms", NULL, CFG_INT, "1800000", "longest session a member may ask"},
     {"group.initial.rebalance.delay.ms", NULL, CFG_INT, "3000",
@@ -462,6 +466,13 @@ int config_finish(struct broker_config *c, char *err, size_t errlen)
     c->retention_check_interval_ms = long_of(c, "log.retention.check.interval.ms");
     if (c->retention_check_interval_ms < 10)
         c->retention_check_interval_ms = 10;
+    c->replica_lag_time_max_ms = long_of(c, "replica.lag.time.max.ms");
+    if (c->replica_lag_time_max_ms < 10)
+        c->replica_lag_time_max_ms = 10;
+    c->replica_hw_checkpoint_interval_ms =
+        long_of(c, "replica.high.watermark.checkpoint.interval.ms");
+    if (c->replica_hw_checkpoint_interval_ms < 10)
+        c->replica_hw_checkpoint_interval_ms = 10;
     c->node_id = (int32_t)long_of(c, "node.id");
     if (*value_of(c, "zookeeper.connect")) {
         /* Kafka would take an id from /brokers/seqid; Runnel asks for one,

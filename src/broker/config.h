@@ -79,6 +79,8 @@ struct broker_config {
     int32_t socket_request_max_bytes;
     int32_t num_network_threads;
     int64_t retention_check_interval_ms;
+    int64_t replica_lag_time_max_ms;           /* replica.lag.time.max.ms */
+    int64_t replica_hw_checkpoint_interval_ms; /* replica.high.watermark.checkpoint.interval.ms */
     int32_t node_id;
     struct topic_settings topic_defaults;
 };

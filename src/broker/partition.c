@@ -13,6 +13,7 @@ static void partition_release(struct partition *p)
     keyindex_free(p->kidx);
     free(p->replicas);
     free(p->isr);
+    free(p->remotes);
     free(p->dir);
     free(p);
 }
@@ -21,6 +22,7 @@ static void init_sync(struct partition *p)
 {
     pthread_rwlock_init(&p->log_lock, NULL);
     pthread_mutex_init(&p->wait_mu, NULL);
+    pthread_mutex_init(&p->repl_mu, NULL);
     p->waiters.next = p->waiters.prev = &p->waiters;
 }
 
@@ -57,8 +59,14 @@ struct partition *partition_open(struct topic *t, int32_t index, const char *dir
             return NULL;
         }
     }
-    /* The whole ISR has everything in the log: it is all committed. */
-    atomic_store(&p->high_watermark, plog_log_end(p->log));
+    /* One replica: the whole ISR has everything in the log, it is all
+     * committed.  A partition that was replicated (it has a checkpoint,
+     * written only then) restarts from the high watermark it had: its
+     * log end may hold what the ISR never had. */
+    int64_t ckpt = plog_checkpointed_hw(p->log);
+    p->replicated = ckpt >= 0;
+    atomic_store(&p->high_watermark, ckpt >= 0 ? ckpt : plog_log_end(p->log));
+    p->epoch_start = plog_log_end(p->log);
     p->is_replica = true;
     init_sync(p);
     return p;
@@ -86,10 +94,16 @@ void partition_free(struct partition *p, bool flush)
     /* The index holds references to segments: dropped before the log. */
     keyindex_free(p->kidx);
     p->kidx = NULL;
-    if (p->log)
+    if (p->log) {
+        /* A clean shutdown keeps the high watermark for the next start. */
+        if (flush && p->replicated &&
+            plog_checkpoint_hw(p->log, atomic_load(&p->high_watermark)) != PLOG_OK)
+            rlog_warn("partition %s: could not checkpoint the high watermark", p->dir);
         plog_close(p->log, flush);
+    }
     pthread_rwlock_destroy(&p->log_lock);
     pthread_mutex_destroy(&p->wait_mu);
+    pthread_mutex_destroy(&p->repl_mu);
     partition_release(p);
 }
 
@@ -180,23 +194,407 @@ void partition_advance_hw(struct partition *p, int64_t hw)
         wake_waiters(p);
 }
 
+/* ---- replication: leadership changes, followers, the ISR ---- */
+
+static struct {
+    partition_isr_writer_fn write;
+    void *write_arg;
+    partition_isr_notify_fn notify;
+    void *notify_arg;
+} isr_hooks;
+
+void partition_set_isr_writer(partition_isr_writer_fn fn, void *arg)
+{
+    isr_hooks.write = fn;
+    isr_hooks.write_arg = arg;
+}
+
+void partition_set_isr_notify(partition_isr_notify_fn fn, void *arg)
+{
+    isr_hooks.notify = fn;
+    isr_hooks.notify_arg = arg;
+}
+
+static bool has_id(const int32_t *ids, int32_t n, int32_t id)
+{
+    for (int32_t i = 0; i < n; i++)
+        if (ids[i] == id)
+            return true;
+    return false;
+}
+
+/* n_isr is also read without the lock (produce's min.insync.replicas
+ * check, the append's single-replica test): stored atomically. */
+static int32_t isr_size(const struct partition *p)
+{
+    return __atomic_load_n(&p->n_isr, __ATOMIC_RELAXED);
+}
+
+/* Under log_lock exclusive: the arrays get their full capacity once and
+ * are then copied into, never freed, so a reader that looks without the
+ * lock (Metadata, before partition_leadership) never reads freed memory. */
+static int set_members(struct partition *p, const int32_t *replicas, int32_t n_replicas,
+                       const int32_t *isr, int32_t n_isr)
+{
+    if (n_replicas < 0 || n_replicas > PARTITION_MAX_REPLICAS || n_isr < 0 ||
+        n_isr > PARTITION_MAX_REPLICAS)
+        return -1;
+    if (!p->remotes) {
+        int32_t *r = malloc(PARTITION_MAX_REPLICAS * sizeof *r);
+        int32_t *i = malloc(PARTITION_MAX_REPLICAS * sizeof *i);
+        struct partition_remote *rm = calloc(PARTITION_MAX_REPLICAS, sizeof *rm);
+        if (!r || !i || !rm) {
+            free(r);
+            free(i);
+            free(rm);
+            return -1;
+        }
+        if (p->replicas)
+            r[0] = p->replicas[0];
+        if (p->isr)
+            i[0] = p->isr[0];
+        free(p->replicas);
+        free(p->isr);
+        p->replicas = r;
+        p->isr = i;
+        p->remotes = rm;
+    }
+    memcpy(p->replicas, replicas, (size_t)n_replicas * sizeof *replicas);
+    memcpy(p->isr, isr, (size_t)n_isr * sizeof *isr);
+    __atomic_store_n(&p->n_replicas, n_replicas, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->n_isr, n_isr, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* Under log_lock exclusive: one remote state per replica but this one.
+ * A new leader knows nothing of the followers' logs yet (Kafka's
+ * resetReplicaState): those in the ISR count as caught up now, so they
+ * get a whole lag period to fetch. */
+static void reset_remotes(struct partition *p, int64_t now_ms, bool keep)
+{
+    struct partition_remote old[PARTITION_MAX_REPLICAS];
+    int32_t n_old = keep ? p->n_remotes : 0;
+    memcpy(old, p->remotes, (size_t)n_old * sizeof *old);
+    int32_t n = 0;
+    for (int32_t i = 0; i < p->n_replicas; i++) {
+        int32_t id = p->replicas[i];
+        if (id == p->node_id)
+            continue;
+        struct partition_remote *rm = &p->remotes[n++];
+        *rm = (struct partition_remote){
+            .replica_id = id,
+            .log_end = -1,
+            .last_caught_up_ms = has_id(p->isr, p->n_isr, id) ? now_ms : 0,
+            .last_fetch_leader_end = -1,
+            .last_fetch_ms = 0,
+        };
+        for (int32_t j = 0; j < n_old; j++)
+            if (old[j].replica_id == id)
+                *rm = old[j];
+    }
+    p->n_remotes = n;
+}
+
+static struct partition_remote *find_remote(struct partition *p, int32_t id)
+{
+    for (int32_t i = 0; i < p->n_remotes; i++)
+        if (p->remotes[i].replica_id == id)
+            return &p->remotes[i];
+    return NULL;
+}
+
+/*
+ * Under log_lock (shared is enough), with the log there and this broker
+ * leading: the high watermark is the smallest log end over the ISR
+ * (Kafka's maybeIncrementLeaderHW); a member whose log end is not known
+ * yet holds it where it is.
+ */
+static void recompute_hw(struct partition *p)
+{
+    int64_t hw = plog_log_end(p->log);
+    pthread_mutex_lock(&p->repl_mu);
+    for (int32_t i = 0; i < p->n_isr && hw >= 0; i++) {
+        if (p->isr[i] == p->node_id)
+            continue;
+        struct partition_remote *rm = find_remote(p, p->isr[i]);
+        int64_t end = rm ? rm->log_end : -1;
+        if (end < hw)
+            hw = end;
+    }
+    pthread_mutex_unlock(&p->repl_mu);
+    if (hw >= 0)
+        partition_advance_hw(p, hw);
+}
+
+void partition_leadership(struct partition *p, struct partition_leadership *out)
+{
+    pthread_rwlock_rdlock(&p->log_lock);
+    out->leader_id = p->leader_id;
+    out->leader_epoch = p->leader_epoch;
+    out->n_replicas = p->n_replicas;
+    out->n_isr = p->n_isr;
+    if (out->n_replicas > 0)
+        memcpy(out->replicas, p->replicas, (size_t)out->n_replicas * sizeof *out->replicas);
+    if (out->n_isr > 0)
+        memcpy(out->isr, p->isr, (size_t)out->n_isr * sizeof *out->isr);
+    pthread_rwlock_unlock(&p->log_lock);
+}
+
+/* Under log_lock: where `epoch` started in the log (the end offset of
+ * the epoch before it), or the log end when the log cannot say. */
+static int64_t epoch_start_of(struct partition *p, int32_t epoch)
+{
+    int32_t e = -1;
+    int64_t end = -1;
+    if (epoch > 0)
+        plog_end_offset_for_epoch(p->log, epoch - 1, &e, &end);
+    else
+        end = plog_log_start(p->log);
+    return end >= 0 ? end : plog_log_end(p->log);
+}
+
+int16_t partition_become_leader(struct partition *p, int32_t leader_epoch, const int32_t *replicas,
+                                int32_t n_replicas, const int32_t *isr, int32_t n_isr,
+                                int64_t now_ms)
+{
+    pthread_rwlock_wrlock(&p->log_lock);
+    int16_t err = KERR_NONE;
+    bool same = p->leader_id == p->node_id && leader_epoch == p->leader_epoch;
+    if (!p->log)
+        err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    else if (leader_epoch < p->leader_epoch)
+        err = KERR_FENCED_LEADER_EPOCH;
+    else if (!same && plog_begin_epoch(p->log, leader_epoch) != PLOG_OK)
+        /* Kafka: the new epoch starts at the log end. */
+        err = KERR_KAFKA_STORAGE_ERROR;
+    else if (set_members(p, replicas, n_replicas, isr, n_isr))
+        err = KERR_INVALID_REQUEST;
+    if (err == KERR_NONE) {
+        if (!same)
+            p->epoch_start = plog_log_end(p->log);
+        else if (p->n_remotes == 0)
+            /* First state after a restart that found this epoch in the
+             * log: it started where the one before it ended. */
+            p->epoch_start = epoch_start_of(p, leader_epoch);
+        p->leader_id = p->node_id;
+        p->leader_epoch = leader_epoch;
+        p->replicated = true;
+        pthread_mutex_lock(&p->repl_mu);
+        reset_remotes(p, now_ms, same);
+        pthread_mutex_unlock(&p->repl_mu);
+        atomic_store(&p->isr_expand_wanted, false);
+        /* An ISR of this broker alone commits its whole log at once. */
+        recompute_hw(p);
+    }
+    pthread_rwlock_unlock(&p->log_lock);
+    if (err == KERR_NONE)
+        wake_waiters(p);
+    return err;
+}
+
+int16_t partition_become_follower(struct partition *p, int32_t leader_id, int32_t leader_epoch,
+                                  const int32_t *replicas, int32_t n_replicas, const int32_t *isr,
+                                  int32_t n_isr)
+{
+    pthread_rwlock_wrlock(&p->log_lock);
+    int16_t err = KERR_NONE;
+    if (leader_epoch < p->leader_epoch)
+        err = KERR_FENCED_LEADER_EPOCH;
+    else if (set_members(p, replicas, n_replicas, isr, n_isr))
+        err = KERR_INVALID_REQUEST;
+    if (err == KERR_NONE) {
+        /* leader_id is never this broker here: a follower takes no
+         * appends, whatever the caller says of the leader. */
+        p->leader_id = leader_id == p->node_id ? -1 : leader_id;
+        p->leader_epoch = leader_epoch;
+        p->replicated = true;
+        pthread_mutex_lock(&p->repl_mu);
+        p->n_remotes = 0;
+        pthread_mutex_unlock(&p->repl_mu);
+    }
+    pthread_rwlock_unlock(&p->log_lock);
+    /* acks=all produces re-check and find the leadership gone; fetches
+     * re-check and answer NOT_LEADER_OR_FOLLOWER. */
+    if (err == KERR_NONE)
+        wake_waiters(p);
+    return err;
+}
+
+/*
+ * Under log_lock shared, this broker leading, the log there: a
+ * follower fetched from `offset` (its log end) at now_ms.  Kafka's
+ * Replica.updateFetchStateOrThrow: caught up when it reached the log end
+ * we have now, or the one we had at its previous fetch (then it was
+ * caught up as of that fetch).
+ */
+static void follower_fetched(struct partition *p, struct partition_remote *rm, int64_t offset,
+                             int64_t now_ms)
+{
+    int64_t leader_end = plog_log_end(p->log);
+    pthread_mutex_lock(&p->repl_mu);
+    if (offset >= leader_end) {
+        if (now_ms > rm->last_caught_up_ms)
+            rm->last_caught_up_ms = now_ms;
+    } else if (rm->last_fetch_leader_end >= 0 && offset >= rm->last_fetch_leader_end) {
+        if (rm->last_fetch_ms > rm->last_caught_up_ms)
+            rm->last_caught_up_ms = rm->last_fetch_ms;
+    }
+    rm->log_end = offset;
+    rm->last_fetch_leader_end = leader_end;
+    rm->last_fetch_ms = now_ms;
+    int32_t id = rm->replica_id;
+    pthread_mutex_unlock(&p->repl_mu);
+    if (has_id(p->isr, p->n_isr, id)) {
+        recompute_hw(p);
+    } else if (offset >= partition_hw(p) && offset >= p->epoch_start &&
+               !atomic_exchange(&p->isr_expand_wanted, true) && isr_hooks.notify) {
+        /* It could join the ISR: tell the maintenance not to wait. */
+        isr_hooks.notify(isr_hooks.notify_arg, p);
+    }
+}
+
+int partition_isr_maintain(struct partition *p, int64_t now_ms, int64_t lag_max_ms)
+{
+    if (!isr_hooks.write)
+        return 0;
+    atomic_store(&p->isr_expand_wanted, false);
+    int32_t next[PARTITION_MAX_REPLICAS];
+    int32_t n = 0;
+    pthread_rwlock_rdlock(&p->log_lock);
+    if (!p->log || p->leader_id != p->node_id || !p->remotes) {
+        pthread_rwlock_unlock(&p->log_lock);
+        return 0;
+    }
+    int32_t epoch = p->leader_epoch;
+    int64_t hw = partition_hw(p), leader_end = plog_log_end(p->log);
+    bool changed = false;
+    pthread_mutex_lock(&p->repl_mu);
+    /* Shrink (Kafka's getOutOfSyncReplicas): a follower not caught up
+     * within the lag time leaves; the leader always stays. */
+    for (int32_t i = 0; i < p->n_isr; i++) {
+        int32_t id = p->isr[i];
+        struct partition_remote *rm = find_remote(p, id);
+        bool in_sync =
+            id == p->node_id ||
+            (rm && (rm->log_end == leader_end || now_ms - rm->last_caught_up_ms <= lag_max_ms));
+        if (in_sync)
+            next[n++] = id;
+        else
+            changed = true;
+    }
+    /* Expand (isFollowerInSync): a replica whose log end reached the high
+     * watermark and the start of this leader's epoch joins. */
+    for (int32_t i = 0; i < p->n_remotes; i++) {
+        struct partition_remote *rm = &p->remotes[i];
+        if (has_id(p->isr, p->n_isr, rm->replica_id) || rm->log_end < 0)
+            continue;
+        if (rm->log_end >= hw && rm->log_end >= p->epoch_start) {
+            next[n++] = rm->replica_id;
+            changed = true;
+        }
+    }
+    pthread_mutex_unlock(&p->repl_mu);
+    pthread_rwlock_unlock(&p->log_lock);
+    if (!changed)
+        return 0;
+    /* Blocking, outside every lock: appends and fetches go on. */
+    int rc = isr_hooks.write(isr_hooks.write_arg, p, epoch, next, n);
+    if (rc != 0) {
+        if (rc < 0)
+            rlog_warn("partition %s: could not write the ISR", p->dir);
+        return -1;
+    }
+    pthread_rwlock_wrlock(&p->log_lock);
+    /* Written for `epoch`: applied unless the leadership moved since. */
+    if (p->log && p->leader_id == p->node_id && p->leader_epoch == epoch) {
+        memcpy(p->isr, next, (size_t)n * sizeof *next);
+        __atomic_store_n(&p->n_isr, n, __ATOMIC_RELAXED);
+        /* A smaller ISR may commit more. */
+        recompute_hw(p);
+    }
+    pthread_rwlock_unlock(&p->log_lock);
+    /* acks=all produces re-check min.insync.replicas. */
+    wake_waiters(p);
+    return 1;
+}
+
+int16_t partition_checkpoint_hw(struct partition *p)
+{
+    pthread_rwlock_rdlock(&p->log_lock);
+    int16_t err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (p->log)
+        err = !p->replicated || plog_checkpoint_hw(p->log, partition_hw(p)) == PLOG_OK
+                  ? KERR_NONE
+                  : KERR_KAFKA_STORAGE_ERROR;
+    pthread_rwlock_unlock(&p->log_lock);
+    return err;
+}
+
+int16_t partition_end_offset_for_epoch(struct partition *p, int32_t current_leader_epoch,
+                                       int32_t epoch, bool any_replica, int32_t *out_epoch,
+                                       int64_t *end_offset)
+{
+    *out_epoch = -1;
+    *end_offset = -1;
+    pthread_rwlock_rdlock(&p->log_lock);
+    int16_t err = any_replica ? check_epoch(p, current_leader_epoch)
+                              : partition_check_leader(p, current_leader_epoch);
+    if (err == KERR_NONE && !p->log)
+        err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    if (err == KERR_NONE)
+        plog_end_offset_for_epoch(p->log, epoch, out_epoch, end_offset);
+    pthread_rwlock_unlock(&p->log_lock);
+    return err;
+}
+
 /* ---- produce ---- */
 
-int16_t partition_append(struct partition *p, uint8_t *batches, size_t len, int64_t now_ms,
-                         partition_append_result_t *res)
+int16_t partition_append_epoch(struct partition *p, uint8_t *batches, size_t len, int64_t now_ms,
+                               partition_append_result_t *res, int32_t *leader_epoch)
 {
     pthread_rwlock_rdlock(&p->log_lock);
     int16_t err = partition_check_leader(p, -1);
     if (err == KERR_NONE && !p->log)
         err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (err == KERR_NONE) {
+        *leader_epoch = p->leader_epoch;
         int rc = plog_append(p->log, batches, len, p->leader_epoch, now_ms, res);
         if (rc != PLOG_OK)
             err = kerr_from_append(rc);
-        else if (p->n_isr == 1)
+        else if (isr_size(p) == 1)
             /* The ISR is this broker alone: its smallest log end is ours. */
             partition_advance_hw(p, res->last_offset + 1);
+        else if (atomic_load(&p->n_waiters) > 0)
+            /* Followers waiting at the log end read up to it. */
+            wake_waiters(p);
     }
+    pthread_rwlock_unlock(&p->log_lock);
+    return err;
+}
+
+int16_t partition_append(struct partition *p, uint8_t *batches, size_t len, int64_t now_ms,
+                         partition_append_result_t *res)
+{
+    int32_t epoch;
+    return partition_append_epoch(p, batches, len, now_ms, res, &epoch);
+}
+
+int16_t partition_ack_check(struct partition *p, int32_t leader_epoch, int64_t end, int32_t min_isr,
+                            bool *wait)
+{
+    *wait = false;
+    pthread_rwlock_rdlock(&p->log_lock);
+    int16_t err = KERR_NONE;
+    if (!p->log)
+        err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
+    else if (p->leader_id != p->node_id || p->leader_epoch != leader_epoch)
+        err = KERR_NOT_LEADER_OR_FOLLOWER;
+    else if (partition_hw(p) >= end)
+        err = KERR_NONE;
+    else if (p->n_isr < min_isr)
+        err = KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
+    else
+        *wait = true;
     pthread_rwlock_unlock(&p->log_lock);
     return err;
 }
@@ -222,9 +620,43 @@ static int64_t read_bound(struct partition *p, enum partition_reader r,
     return hw;
 }
 
+/*
+ * A follower's fetch, under log_lock shared after the leadership check
+ * (Kafka's Partition.fetchRecords for a follower): an unknown replica is
+ * refused; with last_fetched_epoch, a log that diverged from ours gets
+ * the diverging epoch and no records (KIP-320); otherwise its fetch
+ * offset is recorded as its log end.
+ */
+static int16_t follower_read_check(struct partition *p, struct partition_read *rd)
+{
+    pthread_mutex_lock(&p->repl_mu);
+    struct partition_remote *rm = find_remote(p, rd->replica_id);
+    pthread_mutex_unlock(&p->repl_mu);
+    if (!rm)
+        return KERR_NOT_LEADER_OR_FOLLOWER;
+    if (rd->last_fetched_epoch >= 0) {
+        int32_t e = -1;
+        int64_t end = -1;
+        plog_end_offset_for_epoch(p->log, rd->last_fetched_epoch, &e, &end);
+        if (e < 0 || end < 0)
+            return KERR_OFFSET_OUT_OF_RANGE;
+        if (e < rd->last_fetched_epoch || end < rd->offset) {
+            rd->diverging_epoch = e;
+            rd->diverging_end_offset = end;
+            return KERR_NONE;
+        }
+    }
+    /* Only a position inside the log is one (the read refuses others). */
+    if (rd->offset >= plog_log_start(p->log) && rd->offset <= plog_log_end(p->log))
+        follower_fetched(p, rm, rd->offset, rd->now_ms);
+    return KERR_NONE;
+}
+
 int16_t partition_read(struct partition *p, struct partition_read *rd)
 {
     rd->high_watermark = rd->last_stable_offset = rd->log_start_offset = -1;
+    rd->diverging_epoch = -1;
+    rd->diverging_end_offset = -1;
     rd->fd = -1;
     rd->file_pos = 0;
     rd->len = 0;
@@ -236,6 +668,17 @@ int16_t partition_read(struct partition *p, struct partition_read *rd)
     if (err != KERR_NONE) {
         pthread_rwlock_unlock(&p->log_lock);
         return err;
+    }
+    if (rd->reader == PARTITION_READER_FOLLOWER) {
+        err = follower_read_check(p, rd);
+        if (err != KERR_NONE || rd->diverging_epoch >= 0) {
+            if (err == KERR_NONE) {
+                rd->high_watermark = rd->last_stable_offset = partition_hw(p);
+                rd->log_start_offset = plog_log_start(p->log);
+            }
+            pthread_rwlock_unlock(&p->log_lock);
+            return err;
+        }
     }
     int64_t hw = partition_hw(p);
     rd->high_watermark = hw;

@@ -6,9 +6,10 @@
  * Kafka handlers, the flusher, the cleaner and key indexer threads, the
  * timer thread, the group store, the admin API), so that leadership, the
  * high watermark and the waiters woken by new data are decided in one
- * place.  Replication will move the high watermark below the log end and
- * change the leader; today, with one replica, this broker leads every
- * partition and the high watermark follows the log end after every append.
+ * place.  With one replica this broker leads the partition and the high
+ * watermark follows the log end after every append; replicated, the
+ * leader's high watermark is the smallest log end of the ISR, moved as
+ * followers fetch (Kafka's Partition.scala).
  *
  * Every function that touches the log takes `log_lock` itself and answers
  * a partition whose topic was deleted with UNKNOWN_TOPIC_OR_PARTITION.
@@ -17,9 +18,12 @@
  * Locks: `log_lock` (rwlock) guards the `log` pointer: everything here
  * takes it shared (plog has its own mutexes inside), topic deletion
  * takes it exclusive to close the log.  The leadership fields are set at
- * open; when replication changes them it will be under `log_lock`
- * exclusive, so the checks made inside these functions see them
- * consistent with the log.  `wait_mu` guards the waiter list.
+ * open and changed by partition_become_leader/follower and the ISR
+ * maintenance under `log_lock` exclusive, so the checks made inside
+ * these functions see them consistent with the log; readers outside
+ * take a copy with partition_leadership.  `repl_mu` (under log_lock)
+ * guards what the leader knows of its followers; `wait_mu` guards the
+ * waiter list (taken last).
  */
 #ifndef RUNNEL_PARTITION_H
 #define RUNNEL_PARTITION_H
@@ -34,10 +38,30 @@
 
 struct topic;
 
-/* A fetch (or anything else) waiting for data on a partition. */
+/* A fetch (or anything else) waiting for data on a partition.  Woken
+ * when the high watermark moves, when the log end moves while a
+ * replicated partition has waiters (followers read up to it), and when
+ * the ISR or the leadership changes (acks=all produces re-check). */
 struct partition_waiter {
     struct partition_waiter *prev, *next;
     struct loop_wake *wake; /* woken when the high watermark moves */
+};
+
+/* The most replicas a partition may have (Kafka has no limit; a bound
+ * keeps the leadership copy and the ISR maintenance allocation-free). */
+#define PARTITION_MAX_REPLICAS 32
+
+/*
+ * What the leader knows of one follower (Kafka's Replica state),
+ * guarded by the partition's repl_mu.  Reset when this broker becomes
+ * leader: the log end is unknown (-1) until the follower fetches.
+ */
+struct partition_remote {
+    int32_t replica_id;
+    int64_t log_end;               /* its last fetch offset, -1 unknown */
+    int64_t last_caught_up_ms;     /* Kafka's lastCaughtUpTimeMs */
+    int64_t last_fetch_leader_end; /* the leader's log end at its previous fetch */
+    int64_t last_fetch_ms;         /* when that fetch came */
 };
 
 struct partition {
@@ -64,6 +88,18 @@ struct partition {
     int32_t *replicas, n_replicas;  /* the assigned replicas, leader first */
     int32_t *isr, n_isr;            /* in-sync replicas (the leader among them) */
     _Atomic int64_t high_watermark; /* moved by partition_advance_hw only */
+    /* Replication, private to partition.c.  `replicated`: set once
+     * partition_become_leader/follower ran (or n_replicas > 1): the high
+     * watermark is checkpointed and restored.  `epoch_start`: the log end
+     * when this broker began leading leader_epoch.  remotes[] (one per
+     * replica but this broker, n_remotes) under repl_mu, which is taken
+     * under log_lock (shared) and never across I/O. */
+    bool replicated;
+    int64_t epoch_start;
+    pthread_mutex_t repl_mu;
+    struct partition_remote *remotes;
+    int32_t n_remotes;
+    atomic_bool isr_expand_wanted; /* a follower caught up: expand soon */
     pthread_mutex_t wait_mu;
     struct partition_waiter waiters; /* sentinel */
     atomic_int n_waiters;            /* lets appends skip wait_mu when nobody waits */
@@ -111,6 +147,97 @@ static inline int64_t partition_hw(struct partition *p)
     return atomic_load(&p->high_watermark);
 }
 
+/*
+ * A copy of the leadership fields, consistent (taken under log_lock).
+ * The fields themselves change under log_lock exclusive; readers that
+ * may run while they change (Metadata in a cluster) use this.
+ */
+struct partition_leadership {
+    int32_t leader_id, leader_epoch;
+    int32_t n_replicas, n_isr;
+    int32_t replicas[PARTITION_MAX_REPLICAS];
+    int32_t isr[PARTITION_MAX_REPLICAS];
+};
+void partition_leadership(struct partition *p, struct partition_leadership *out);
+
+/*
+ * This broker leads the partition from `leader_epoch` with these
+ * replicas and ISR (each at most PARTITION_MAX_REPLICAS; the ISR should
+ * hold this broker).  A newer epoch starts at the log end
+ * (plog_begin_epoch) and resets what is known of the followers (log end
+ * unknown; those in the ISR count as caught up now); the same epoch
+ * only takes the new replicas and ISR (a state update).  The high
+ * watermark is kept: it advances as followers report.  Wakes every
+ * waiter.  KERR_NONE, KERR_FENCED_LEADER_EPOCH (older than the epoch
+ * held), UNKNOWN_TOPIC_OR_PARTITION (no log here), INVALID_REQUEST (too
+ * many replicas) or KAFKA_STORAGE_ERROR (the epoch checkpoint).
+ */
+int16_t partition_become_leader(struct partition *p, int32_t leader_epoch, const int32_t *replicas,
+                                int32_t n_replicas, const int32_t *isr, int32_t n_isr,
+                                int64_t now_ms);
+/*
+ * `leader_id` (-1: none known) leads from `leader_epoch`: appends are
+ * refused (NOT_LEADER_OR_FOLLOWER) from now on, waiting acks=all
+ * produces are answered NOT_LEADER_OR_FOLLOWER, fetch waiters are woken.
+ * Nothing is truncated (the fetcher truncates by epoch).  Also for a
+ * partition this broker holds no replica of (only the fields change).
+ * KERR_NONE, KERR_FENCED_LEADER_EPOCH (older than held) or
+ * INVALID_REQUEST (too many replicas).
+ */
+int16_t partition_become_follower(struct partition *p, int32_t leader_id, int32_t leader_epoch,
+                                  const int32_t *replicas, int32_t n_replicas, const int32_t *isr,
+                                  int32_t n_isr);
+
+/*
+ * Writes an ISR change of a partition this broker leads to the cluster
+ * state (the partition state znode, conditional on its version), and
+ * blocks until done.  0: written (the partition applies it), 1: a
+ * conflict (the state moved: the partition leaves its ISR as is and the
+ * new state will come through become_leader/follower), -1: failed.
+ */
+typedef int (*partition_isr_writer_fn)(void *arg, struct partition *p, int32_t leader_epoch,
+                                       const int32_t *isr, int32_t n_isr);
+/* Called (from a network thread, cheaply, never blocking) when a follower
+ * caught up and could join the ISR: partition_isr_maintain should run soon. */
+typedef void (*partition_isr_notify_fn)(void *arg, struct partition *p);
+/* Process-wide, set once at start before any partition is replicated. */
+void partition_set_isr_writer(partition_isr_writer_fn fn, void *arg);
+void partition_set_isr_notify(partition_isr_notify_fn fn, void *arg);
+
+/*
+ * ISR maintenance, from a thread that may block (not a network thread):
+ * every lag_max_ms / 2, and when notified.  When this broker leads:
+ * drops from the ISR the followers not caught up within lag_max_ms
+ * (replica.lag.time.max.ms), adds those whose log end reached the high
+ * watermark and the start of the current epoch, writes the new ISR
+ * through the writer (outside log_lock) and applies it when written (0).
+ * Then the high watermark is recomputed and waiters woken.  Returns 1
+ * when the ISR changed, 0 when nothing was to change (or no writer, or
+ * not leader), -1 when the write failed or conflicted.
+ */
+int partition_isr_maintain(struct partition *p, int64_t now_ms, int64_t lag_max_ms);
+
+/*
+ * The high watermark checkpoint of a replicated partition (`high-watermark`
+ * file): from the main thread's periodic work every
+ * replica.high.watermark.checkpoint.interval.ms, and at partition_free
+ * with flush.  No-op for a single-node partition.  KERR_NONE,
+ * UNKNOWN_TOPIC_OR_PARTITION or KAFKA_STORAGE_ERROR.
+ */
+int16_t partition_checkpoint_hw(struct partition *p);
+
+/*
+ * OffsetForLeaderEpoch for one partition (Kafka's
+ * Partition.lastOffsetForLeaderEpoch): current_leader_epoch is checked
+ * like a read's (leader only unless `any_replica`, as for replica_id -2
+ * debug requests), then plog_end_offset_for_epoch answers (-1, -1 for an
+ * unknown epoch).  KERR_NONE, a leadership error or
+ * UNKNOWN_TOPIC_OR_PARTITION.
+ */
+int16_t partition_end_offset_for_epoch(struct partition *p, int32_t current_leader_epoch,
+                                       int32_t epoch, bool any_replica, int32_t *out_epoch,
+                                       int64_t *end_offset);
+
 /* ---- produce ---- */
 
 /* What an append assigned (storage/plog.h). */
@@ -126,6 +253,23 @@ typedef struct plog_append_result partition_append_result_t;
  */
 int16_t partition_append(struct partition *p, uint8_t *batches, size_t len, int64_t now_ms,
                          partition_append_result_t *res);
+/* The same, also saying the leader epoch the batches were appended in
+ * (for partition_ack_check). */
+int16_t partition_append_epoch(struct partition *p, uint8_t *batches, size_t len, int64_t now_ms,
+                               partition_append_result_t *res, int32_t *leader_epoch);
+
+/*
+ * acks=all: where a produce stands that appended up to `end` (its last
+ * offset + 1) in `leader_epoch` and needs `min_isr` replicas in sync.
+ * KERR_NONE with *wait false: acknowledged (the high watermark passed
+ * it); with *wait true: still waiting (watch the partition and call
+ * again when woken).  NOT_LEADER_OR_FOLLOWER: the leadership moved
+ * meanwhile; NOT_ENOUGH_REPLICAS_AFTER_APPEND: the ISR shrank below
+ * min_isr; UNKNOWN_TOPIC_OR_PARTITION: deleted.  Lock-free when the high
+ * watermark already passed (the single-node case).
+ */
+int16_t partition_ack_check(struct partition *p, int32_t leader_epoch, int64_t end, int32_t min_isr,
+                            bool *wait);
 
 /* ---- fetch ---- */
 
@@ -159,6 +303,15 @@ struct partition_read {
     int32_t current_leader_epoch; /* -1: no epoch check */
     enum partition_reader reader;
     enum partition_isolation isolation;
+    /* Followers only (reader FOLLOWER): who fetches, the epoch of its
+     * last batch (-1: none, or a Fetch before v12), and the time. */
+    int32_t replica_id;
+    int32_t last_fetched_epoch;
+    int64_t now_ms;
+    /* Out, followers: the diverging epoch (KIP-320) when the follower's
+     * log diverged from ours (no records then); -1, -1 otherwise. */
+    int32_t diverging_epoch;
+    int64_t diverging_end_offset;
     /* Out: -1 until the leadership check passed and the log was there. */
     int64_t high_watermark;
     int64_t last_stable_offset;
@@ -181,7 +334,11 @@ struct partition_read {
  * checked for them), UNKNOWN_TOPIC_OR_PARTITION (deleted),
  * OFFSET_OUT_OF_RANGE (below
  * the log start or past the bound) or KAFKA_STORAGE_ERROR.  The hot
- * path: one shared lock, no allocation.
+ * path: one shared lock, no allocation.  A follower's read also records
+ * its fetch offset as its log end (Kafka's updateFollowerFetchState),
+ * which may advance the high watermark, unless its log diverged
+ * (rd->diverging_epoch >= 0); NOT_LEADER_OR_FOLLOWER for a replica_id
+ * that is not one of the partition's replicas.
  */
 int16_t partition_read(struct partition *p, struct partition_read *rd);
 void partition_range_release(void *ref);

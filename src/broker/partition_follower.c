@@ -111,14 +111,3 @@ int16_t partition_fetch_position(struct partition *p, int64_t *log_end, int32_t 
     pthread_rwlock_unlock(&p->log_lock);
     return err;
 }
-
-int16_t partition_end_offset_for_epoch(struct partition *p, int32_t epoch, int32_t *out_epoch,
-                                       int64_t *out_end)
-{
-    pthread_rwlock_rdlock(&p->log_lock);
-    int16_t err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
-    if (p->log)
-        err = kerr_from_log(plog_end_offset_for_epoch(p->log, epoch, out_epoch, out_end));
-    pthread_rwlock_unlock(&p->log_lock);
-    return err;
-}

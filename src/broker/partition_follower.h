@@ -54,9 +54,7 @@ int16_t partition_truncate_fully(struct partition *p, int64_t start_offset);
  * KERR_NONE or UNKNOWN_TOPIC_OR_PARTITION. */
 int16_t partition_fetch_position(struct partition *p, int64_t *log_end, int32_t *last_epoch);
 
-/* plog_end_offset_for_epoch (Kafka's endOffsetFor): KERR_NONE or
- * UNKNOWN_TOPIC_OR_PARTITION. */
-int16_t partition_end_offset_for_epoch(struct partition *p, int32_t epoch, int32_t *out_epoch,
-                                       int64_t *out_end);
+/* A follower's own end offset for an epoch: partition_end_offset_for_epoch
+ * (partition.h) with no epoch check, on any replica. */
 
 #endif

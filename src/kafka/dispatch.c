@@ -23,6 +23,7 @@ const struct kapi kapi_table[] = {
     API(PRODUCE, produce),
     API(FETCH, fetch),
     API(LIST_OFFSETS, list_offsets),
+    API(OFFSET_FOR_LEADER_EPOCH, offset_for_leader_epoch),
     API(METADATA, metadata),
     API(API_VERSIONS, api_versions),
     API(CREATE_TOPICS, create_topics),

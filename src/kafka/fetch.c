@@ -41,6 +41,7 @@ struct fetch_state {
     enum partition_isolation isolation;
     bool any_view;  /* some records may be in memory (fetch_view.c) */
     bool view_more; /* a view partition has more to scan: answer now */
+    bool diverged;  /* a follower must truncate first: answer now */
 };
 
 /* Drops the records found: file ranges unless `memory_only`, and the
@@ -70,6 +71,7 @@ static int64_t fetch_collect(struct fetch_state *st)
     struct fetch_request *q = &st->q;
     int64_t total = 0;
     st->view_more = false;
+    st->diverged = false;
     int64_t budget = q->max_bytes > 0 ? q->max_bytes : INT32_MAX;
     for (int32_t i = 0; i < q->topics_count; i++) {
         struct fetch_request_fetch_topic *ft = &q->topics[i];
@@ -113,8 +115,17 @@ static int64_t fetch_collect(struct fetch_state *st)
                 .current_leader_epoch = fp->current_leader_epoch,
                 .reader = st->reader,
                 .isolation = st->isolation,
+                .replica_id = q->replica_id,
+                .last_fetched_epoch = st->req->hdr.api_version >= 12 ? fp->last_fetched_epoch : -1,
+                .now_ms = clock_wall_ms(),
             };
             pr->error_code = partition_read(p, &rd);
+            if (rd.diverging_epoch >= 0) {
+                /* The follower truncates to this before fetching on. */
+                pr->diverging_epoch.epoch = rd.diverging_epoch;
+                pr->diverging_epoch.end_offset = rd.diverging_end_offset;
+                st->diverged = true;
+            }
             if (rd.high_watermark >= 0) {
                 pr->high_watermark = rd.high_watermark;
                 pr->last_stable_offset = rd.last_stable_offset;
@@ -166,7 +177,7 @@ static void fetch_respond(struct fetch_state *st)
 static void fetch_recheck(struct fetch_state *st, bool timed_out)
 {
     int64_t got = fetch_collect(st);
-    if (got >= st->q.min_bytes || st->view_more || timed_out) {
+    if (got >= st->q.min_bytes || st->view_more || st->diverged || timed_out) {
         fetch_respond(st);
         fetch_cleanup(st);
         kreq_finish(st->req);
@@ -230,7 +241,8 @@ int handle_fetch(struct kreq *r)
         st->any_view |= st->topics[i] && topic_is_view(st->topics[i]);
     }
     int64_t got = fetch_collect(st);
-    if (got >= q->min_bytes || st->view_more || q->max_wait_ms <= 0 || total_parts == 0) {
+    if (got >= q->min_bytes || st->view_more || st->diverged || q->max_wait_ms <= 0 ||
+        total_parts == 0) {
         fetch_respond(st);
         for (int32_t i = 0; i < nt; i++)
             topic_put(st->topics[i]);
@@ -266,7 +278,7 @@ int handle_fetch(struct kreq *r)
     r->state = st;
     r->cancel = fetch_cancel;
     got = fetch_collect(st);
-    if (got >= q->min_bytes || st->view_more) {
+    if (got >= q->min_bytes || st->view_more || st->diverged) {
         fetch_respond(st);
         fetch_cleanup(st);
         r->cancel = NULL;

@@ -14,6 +14,7 @@ int handle_metadata(struct kreq *r);                  /* metadata.c */
 int handle_produce(struct kreq *r);                   /* produce.c */
 int handle_fetch(struct kreq *r);                     /* fetch.c */
 int handle_list_offsets(struct kreq *r);              /* list_offsets.c */
+int handle_offset_for_leader_epoch(struct kreq *r);   /* offset_for_leader_epoch.c */
 int handle_create_topics(struct kreq *r);             /* topic_admin.c */
 int handle_delete_topics(struct kreq *r);             /* topic_admin.c */
 int handle_create_partitions(struct kreq *r);         /* topic_admin.c */

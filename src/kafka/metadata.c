@@ -44,14 +44,23 @@ static void fill_topic(struct kreq *r, struct metadata_response_metadata_respons
             p->leader_id = -1;
             continue;
         }
-        /* The arrays are the partition's, alive as long as the topic
-         * reference, which is held until the response is encoded. */
-        p->leader_id = pt->leader_id;
-        p->leader_epoch = pt->leader_epoch;
-        p->replica_nodes = pt->replicas;
-        p->replica_nodes_count = pt->n_replicas;
-        p->isr_nodes = pt->isr;
-        p->isr_nodes_count = pt->n_isr;
+        /* A consistent copy: replication changes the leadership (and
+         * the ISR arrays in place) while we answer. */
+        struct partition_leadership ld;
+        partition_leadership(pt, &ld);
+        int32_t *ids = arena_alloc(&r->arena, (size_t)(ld.n_replicas + ld.n_isr + 1) * sizeof *ids);
+        if (!ids) {
+            p->error_code = KERR_UNKNOWN_SERVER_ERROR;
+            continue;
+        }
+        memcpy(ids, ld.replicas, (size_t)ld.n_replicas * sizeof *ids);
+        memcpy(ids + ld.n_replicas, ld.isr, (size_t)ld.n_isr * sizeof *ids);
+        p->leader_id = ld.leader_id;
+        p->leader_epoch = ld.leader_epoch;
+        p->replica_nodes = ids;
+        p->replica_nodes_count = ld.n_replicas;
+        p->isr_nodes = ids + ld.n_replicas;
+        p->isr_nodes_count = ld.n_isr;
     }
 }
 

@@ -6,11 +6,21 @@
  * a partition must be durable before the acknowledgement (flush.sync, or
  * flush.messages / flush.ms due), the request goes pending on the
  * flusher (group commit) and is answered when its fsyncs are done.
+ *
+ * acks=all in a cluster: a partition whose high watermark has not passed
+ * the batch yet (followers have not fetched it) is watched like a fetch
+ * watches, and the request is answered when every such partition is
+ * acknowledged (partition_ack_check), the ISR shrank below
+ * min.insync.replicas (NOT_ENOUGH_REPLICAS_AFTER_APPEND), the leadership
+ * moved (NOT_LEADER_OR_FOLLOWER) or timeout_ms passed
+ * (REQUEST_TIMED_OUT), and its fsyncs, if any, are done too.  With one
+ * replica the high watermark passed at the append: nothing waits.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "broker/flusher.h"
+#include "broker/partition.h"
 #include "broker/topics.h"
 #include "common/clock.h"
 #include "delivery/delivery.h"
@@ -18,6 +28,17 @@
 #include "kafka/handlers.h"
 #include "net/server.h"
 #include "proto/gen/msgs.h"
+
+/* One partition of an acks=all produce waiting for its followers. */
+struct ack_wait {
+    struct partition *p;
+    struct partition_waiter w;
+    int32_t leader_epoch; /* the append's */
+    int64_t end;          /* its last offset + 1 */
+    int32_t min_isr;
+    bool done;
+    struct produce_response_partition_produce_response *pr;
+};
 
 struct produce_state {
     struct kreq *req;
@@ -28,6 +49,12 @@ struct produce_state {
     /* Which response partition each fw.parts[i] belongs to. */
     struct produce_response_partition_produce_response **fw_resp;
     struct loop_wake wake;
+    bool flush_pending;
+    /* acks=all waits (arena, only allocated when one is needed). */
+    struct ack_wait *acks;
+    int n_acks, acks_left;
+    struct loop_wake ack_wake;
+    struct loop_timer ack_timer;
 };
 
 static void release_topics(struct produce_state *st)
@@ -35,6 +62,16 @@ static void release_topics(struct produce_state *st)
     for (int i = 0; i < st->n_topics; i++)
         topic_put(st->topics[i]);
     st->n_topics = 0;
+}
+
+/* Answers once the fsyncs and the acks=all waits are all done. */
+static void produce_maybe_finish(struct produce_state *st)
+{
+    if (st->flush_pending || st->acks_left > 0)
+        return;
+    release_topics(st);
+    produce_response_encode(&st->req->out, st->req->hdr.api_version, &st->resp);
+    kreq_finish(st->req);
 }
 
 /* The flusher is done with our partitions (on the request's loop). */
@@ -47,9 +84,62 @@ static void produce_flushed(struct loop_wake *w)
             st->fw_resp[i]->error_code = KERR_KAFKA_STORAGE_ERROR;
             st->fw_resp[i]->base_offset = -1;
         }
-    release_topics(st);
-    produce_response_encode(&st->req->out, st->req->hdr.api_version, &st->resp);
-    kreq_finish(st->req);
+    st->flush_pending = false;
+    produce_maybe_finish(st);
+}
+
+/* Looks at every waiting partition again (on the request's loop): true
+ * when none waits any more.  A timeout answers those still waiting. */
+static bool acks_recheck(struct produce_state *st, bool timed_out)
+{
+    for (int i = 0; i < st->n_acks; i++) {
+        struct ack_wait *a = &st->acks[i];
+        if (a->done)
+            continue;
+        bool wait;
+        int16_t err = partition_ack_check(a->p, a->leader_epoch, a->end, a->min_isr, &wait);
+        if (wait && !timed_out)
+            continue;
+        /* Kafka keeps the base offset of an append whose wait failed. */
+        if (a->pr->error_code == KERR_NONE)
+            a->pr->error_code = wait ? KERR_REQUEST_TIMED_OUT : err;
+        a->done = true;
+        st->acks_left--;
+        partition_unwatch(a->p, &a->w);
+    }
+    if (st->acks_left > 0)
+        return false;
+    /* Every watch is gone: no wake can come after this takes back the
+     * last one. */
+    loop_unwake(&st->ack_wake);
+    loop_timer_cancel(st->req->worker->loop, &st->ack_timer);
+    return true;
+}
+
+static void produce_ack_woken(struct loop_wake *w)
+{
+    struct produce_state *st =
+        (struct produce_state *)((char *)w - offsetof(struct produce_state, ack_wake));
+    if (acks_recheck(st, false))
+        produce_maybe_finish(st);
+}
+
+static void produce_ack_timeout(struct loop_timer *t)
+{
+    struct produce_state *st =
+        (struct produce_state *)((char *)t - offsetof(struct produce_state, ack_timer));
+    acks_recheck(st, true);
+    produce_maybe_finish(st);
+}
+
+/* Effective min.insync.replicas: never more than the replicas there are
+ * (Kafka's rule).  n_isr/n_replicas change under the partition's lock;
+ * this read is only a snapshot. */
+static int32_t min_isr_of(struct topic *t, struct partition *p)
+{
+    int32_t min = topic_settings(t)->min_insync_replicas;
+    int32_t n = __atomic_load_n(&p->n_replicas, __ATOMIC_RELAXED);
+    return n > 0 && n < min ? n : min;
 }
 
 /* acks=0 with a flush due: nobody waits, the flusher cleans up. */
@@ -189,7 +279,8 @@ int handle_produce(struct kreq *r)
                 pr->error_code = KERR_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            if (req.acks == -1 && p->n_isr < topic_settings(t)->min_insync_replicas) {
+            int32_t min_isr = req.acks == -1 ? min_isr_of(t, p) : 0;
+            if (req.acks == -1 && __atomic_load_n(&p->n_isr, __ATOMIC_RELAXED) < min_isr) {
                 /* Kafka's rule: acks=all needs that many replicas in sync. */
                 pr->error_code = KERR_NOT_ENOUGH_REPLICAS;
                 continue;
@@ -204,14 +295,28 @@ int handle_produce(struct kreq *r)
                     continue;
             } else {
                 partition_append_result_t res;
+                int32_t epoch = -1;
                 /* The frame is ours: the log rewrites offsets in place. */
-                pr->error_code = partition_append(p, (uint8_t *)pd->records.ptr,
-                                                  (size_t)pd->records.len, now, &res);
+                pr->error_code = partition_append_epoch(p, (uint8_t *)pd->records.ptr,
+                                                        (size_t)pd->records.len, now, &res, &epoch);
                 if (pr->error_code != KERR_NONE)
                     continue;
                 pr->base_offset = res.base_offset;
                 pr->log_append_time_ms = res.log_append_time;
                 pr->log_start_offset = res.log_start_offset;
+                /* Lock-free: with one replica the append moved it past. */
+                if (req.acks == -1 && partition_hw(p) < res.last_offset + 1) {
+                    if (!st->acks) {
+                        st->acks = arena_alloc(&r->arena, (size_t)total_parts * sizeof *st->acks);
+                        if (!st->acks)
+                            return KH_CLOSE;
+                    }
+                    st->acks[st->n_acks++] = (struct ack_wait){.p = p,
+                                                               .leader_epoch = epoch,
+                                                               .end = res.last_offset + 1,
+                                                               .min_isr = min_isr,
+                                                               .pr = pr};
+                }
             }
             const struct topic_settings *ts = topic_settings(t);
             bool due = ts->flush_sync;
@@ -224,16 +329,32 @@ int handle_produce(struct kreq *r)
             }
         }
     }
-    if (st->fw.n > 0) {
-        if (req.acks == 0) {
-            submit_detached(st);
-            return KH_NORESP;
+    if (st->fw.n > 0 && req.acks == 0) {
+        submit_detached(st);
+        return KH_NORESP;
+    }
+    if (st->n_acks > 0) {
+        /* Watch, then look again: an advance in between is not missed. */
+        struct loop *loop = r->worker->loop;
+        loop_wake_init(&st->ack_wake, loop, produce_ack_woken);
+        loop_timer_init(&st->ack_timer, produce_ack_timeout);
+        st->acks_left = st->n_acks;
+        for (int i = 0; i < st->n_acks; i++) {
+            st->acks[i].w.wake = &st->ack_wake;
+            partition_watch(st->acks[i].p, &st->acks[i].w);
         }
+        if (!acks_recheck(st, false))
+            loop_timer_arm(loop, &st->ack_timer,
+                           clock_mono_ms() + (req.timeout_ms > 0 ? req.timeout_ms : 0));
+    }
+    if (st->fw.n > 0) {
         loop_wake_init(&st->wake, r->worker->loop, produce_flushed);
         st->fw.wake = &st->wake;
+        st->flush_pending = true;
         flusher_submit(&st->fw);
-        return KH_PENDING;
     }
+    if (st->flush_pending || st->acks_left > 0)
+        return KH_PENDING;
     release_topics(st);
     if (req.acks == 0)
         return KH_NORESP;

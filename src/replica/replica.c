@@ -259,7 +259,8 @@ static void apply_diverging(struct rpart *rp, const struct fetch_response_epoch_
     int64_t log_end = -1, own_end = -1;
     int32_t last_epoch = -1, own_epoch = -1;
     if (partition_fetch_position(p, &log_end, &last_epoch) != KERR_NONE ||
-        partition_end_offset_for_epoch(p, div->epoch, &own_epoch, &own_end) != KERR_NONE) {
+        partition_end_offset_for_epoch(p, -1, div->epoch, true, &own_epoch, &own_end) !=
+            KERR_NONE) {
         delay(rp);
         return;
     }

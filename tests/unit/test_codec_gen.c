@@ -318,6 +318,20 @@ static void fill_describe_cluster_response_describe_cluster_broker(
     struct describe_cluster_response_describe_cluster_broker *m, int16_t version, arena_t *a);
 static void fill_describe_cluster_response(struct describe_cluster_response *m, int16_t version,
                                            arena_t *a);
+static void fill_offset_for_leader_epoch_request_offset_for_leader_partition(
+    struct offset_for_leader_epoch_request_offset_for_leader_partition *m, int16_t version,
+    arena_t *a);
+static void fill_offset_for_leader_epoch_request_offset_for_leader_topic(
+    struct offset_for_leader_epoch_request_offset_for_leader_topic *m, int16_t version, arena_t *a);
+static void fill_offset_for_leader_epoch_request(struct offset_for_leader_epoch_request *m,
+                                                 int16_t version, arena_t *a);
+static void fill_offset_for_leader_epoch_response_epoch_end_offset(
+    struct offset_for_leader_epoch_response_epoch_end_offset *m, int16_t version, arena_t *a);
+static void fill_offset_for_leader_epoch_response_offset_for_leader_topic_result(
+    struct offset_for_leader_epoch_response_offset_for_leader_topic_result *m, int16_t version,
+    arena_t *a);
+static void fill_offset_for_leader_epoch_response(struct offset_for_leader_epoch_response *m,
+                                                  int16_t version, arena_t *a);
 
 static void
 fill_produce_request_partition_produce_data(struct produce_request_partition_produce_data *m,
@@ -2292,6 +2306,91 @@ static void fill_describe_cluster_response(struct describe_cluster_response *m, 
     m->cluster_authorized_operations = (int32_t)rnd64();
 }
 
+static void fill_offset_for_leader_epoch_request_offset_for_leader_partition(
+    struct offset_for_leader_epoch_request_offset_for_leader_partition *m, int16_t version,
+    arena_t *a)
+{
+    (void)a;
+    m->partition = (int32_t)rnd64();
+    if (version >= 2) {
+        m->current_leader_epoch = (int32_t)rnd64();
+    }
+    m->leader_epoch = (int32_t)rnd64();
+}
+
+static void fill_offset_for_leader_epoch_request_offset_for_leader_topic(
+    struct offset_for_leader_epoch_request_offset_for_leader_topic *m, int16_t version, arena_t *a)
+{
+    m->topic = rnd_str(a, false);
+    m->partitions_count = (int32_t)rnd(4);
+    m->partitions = m->partitions_count
+                        ? arena_alloc(a, (size_t)m->partitions_count * sizeof(*m->partitions))
+                        : NULL;
+    for (int32_t i = 0; i < m->partitions_count; i++) {
+        offset_for_leader_epoch_request_offset_for_leader_partition_init(&m->partitions[i]);
+        fill_offset_for_leader_epoch_request_offset_for_leader_partition(&m->partitions[i], version,
+                                                                         a);
+    }
+}
+
+static void fill_offset_for_leader_epoch_request(struct offset_for_leader_epoch_request *m,
+                                                 int16_t version, arena_t *a)
+{
+    if (version >= 3) {
+        m->replica_id = (int32_t)rnd64();
+    }
+    m->topics_count = (int32_t)rnd(4);
+    m->topics =
+        m->topics_count ? arena_alloc(a, (size_t)m->topics_count * sizeof(*m->topics)) : NULL;
+    for (int32_t i = 0; i < m->topics_count; i++) {
+        offset_for_leader_epoch_request_offset_for_leader_topic_init(&m->topics[i]);
+        fill_offset_for_leader_epoch_request_offset_for_leader_topic(&m->topics[i], version, a);
+    }
+}
+
+static void fill_offset_for_leader_epoch_response_epoch_end_offset(
+    struct offset_for_leader_epoch_response_epoch_end_offset *m, int16_t version, arena_t *a)
+{
+    (void)a;
+    m->error_code = (int16_t)rnd64();
+    m->partition = (int32_t)rnd64();
+    if (version >= 1) {
+        m->leader_epoch = (int32_t)rnd64();
+    }
+    m->end_offset = (int64_t)rnd64();
+}
+
+static void fill_offset_for_leader_epoch_response_offset_for_leader_topic_result(
+    struct offset_for_leader_epoch_response_offset_for_leader_topic_result *m, int16_t version,
+    arena_t *a)
+{
+    m->topic = rnd_str(a, false);
+    m->partitions_count = (int32_t)rnd(4);
+    m->partitions = m->partitions_count
+                        ? arena_alloc(a, (size_t)m->partitions_count * sizeof(*m->partitions))
+                        : NULL;
+    for (int32_t i = 0; i < m->partitions_count; i++) {
+        offset_for_leader_epoch_response_epoch_end_offset_init(&m->partitions[i]);
+        fill_offset_for_leader_epoch_response_epoch_end_offset(&m->partitions[i], version, a);
+    }
+}
+
+static void fill_offset_for_leader_epoch_response(struct offset_for_leader_epoch_response *m,
+                                                  int16_t version, arena_t *a)
+{
+    if (version >= 2) {
+        m->throttle_time_ms = (int32_t)rnd64();
+    }
+    m->topics_count = (int32_t)rnd(4);
+    m->topics =
+        m->topics_count ? arena_alloc(a, (size_t)m->topics_count * sizeof(*m->topics)) : NULL;
+    for (int32_t i = 0; i < m->topics_count; i++) {
+        offset_for_leader_epoch_response_offset_for_leader_topic_result_init(&m->topics[i]);
+        fill_offset_for_leader_epoch_response_offset_for_leader_topic_result(&m->topics[i], version,
+                                                                             a);
+    }
+}
+
 typedef void (*init_fn)(void *m);
 typedef void (*fill_fn)(void *m, int16_t version, arena_t *a);
 typedef int (*decode_fn)(kr_t *r, int16_t version, void *m, arena_t *a);
@@ -3503,6 +3602,54 @@ static int rt_describe_cluster_response(int16_t v, int mode)
                       d_describe_cluster_response, e_describe_cluster_response);
 }
 
+static void i_offset_for_leader_epoch_request(void *m)
+{
+    offset_for_leader_epoch_request_init(m);
+}
+static void f_offset_for_leader_epoch_request(void *m, int16_t v, arena_t *a)
+{
+    fill_offset_for_leader_epoch_request(m, v, a);
+}
+static int d_offset_for_leader_epoch_request(kr_t *r, int16_t v, void *m, arena_t *a)
+{
+    return offset_for_leader_epoch_request_decode(r, v, m, a);
+}
+static void e_offset_for_leader_epoch_request(kw_t *w, int16_t v, const void *m)
+{
+    offset_for_leader_epoch_request_encode(w, v, m);
+}
+static int rt_offset_for_leader_epoch_request(int16_t v, int mode)
+{
+    struct offset_for_leader_epoch_request m, d;
+    return round_trip(v, mode, &m, &d, i_offset_for_leader_epoch_request,
+                      f_offset_for_leader_epoch_request, d_offset_for_leader_epoch_request,
+                      e_offset_for_leader_epoch_request);
+}
+
+static void i_offset_for_leader_epoch_response(void *m)
+{
+    offset_for_leader_epoch_response_init(m);
+}
+static void f_offset_for_leader_epoch_response(void *m, int16_t v, arena_t *a)
+{
+    fill_offset_for_leader_epoch_response(m, v, a);
+}
+static int d_offset_for_leader_epoch_response(kr_t *r, int16_t v, void *m, arena_t *a)
+{
+    return offset_for_leader_epoch_response_decode(r, v, m, a);
+}
+static void e_offset_for_leader_epoch_response(kw_t *w, int16_t v, const void *m)
+{
+    offset_for_leader_epoch_response_encode(w, v, m);
+}
+static int rt_offset_for_leader_epoch_response(int16_t v, int mode)
+{
+    struct offset_for_leader_epoch_response m, d;
+    return round_trip(v, mode, &m, &d, i_offset_for_leader_epoch_response,
+                      f_offset_for_leader_epoch_response, d_offset_for_leader_epoch_response,
+                      e_offset_for_leader_epoch_response);
+}
+
 static const struct {
     const char *name;
     int (*run)(int16_t v, int mode);
@@ -3558,6 +3705,8 @@ static const struct {
     {"OffsetDeleteResponse", rt_offset_delete_response, 0, 0},
     {"DescribeClusterRequest", rt_describe_cluster_request, 0, 1},
     {"DescribeClusterResponse", rt_describe_cluster_response, 0, 1},
+    {"OffsetForLeaderEpochRequest", rt_offset_for_leader_epoch_request, 0, 4},
+    {"OffsetForLeaderEpochResponse", rt_offset_for_leader_epoch_response, 0, 4},
 };
 
 int main(void)

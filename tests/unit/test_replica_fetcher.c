@@ -676,7 +676,7 @@ static void test_diverging_epoch(void)
         uint8_t *fb = log_bytes(f.dir, &fl);
         CHECK(fb && fl == fake.log_len && !memcmp(fb, log, fl));
         free(fb);
-        CHECK_EQ_INT(partition_end_offset_for_epoch(f.p, 1, &epoch, &end), KERR_NONE);
+        CHECK_EQ_INT(partition_end_offset_for_epoch(f.p, -1, 1, true, &epoch, &end), KERR_NONE);
         CHECK_EQ_INT(epoch, 0); /* epoch 1 is gone from the follower */
         CHECK_EQ_INT(end, 5);
         follower_close(&f);
@@ -799,7 +799,7 @@ static void test_divergence(void)
         replica_follow(f.p, LEADER_ID, 1);
         CHECK(wait_caught_up(&f, 10));
         CHECK(same_bytes(ld, 0, f.dir));
-        CHECK_EQ_INT(partition_end_offset_for_epoch(f.p, 0, &epoch, &end), KERR_NONE);
+        CHECK_EQ_INT(partition_end_offset_for_epoch(f.p, -1, 0, true, &epoch, &end), KERR_NONE);
         CHECK_EQ_INT(epoch, 0);
         CHECK_EQ_INT(end, 5);
         CHECK_EQ_INT(partition_fetch_position(f.p, &end, &epoch), KERR_NONE);

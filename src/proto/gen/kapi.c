@@ -60,6 +60,8 @@ bool kapi_is_flexible(int16_t api_key, int16_t version)
         return false;
     case DESCRIBE_CLUSTER_API_KEY:
         return version >= DESCRIBE_CLUSTER_FLEXIBLE_VERSION;
+    case OFFSET_FOR_LEADER_EPOCH_API_KEY:
+        return version >= OFFSET_FOR_LEADER_EPOCH_FLEXIBLE_VERSION;
     default:
         return false;
     }

@@ -121,6 +121,10 @@
 #define DESCRIBE_CLUSTER_MIN_VERSION 0
 #define DESCRIBE_CLUSTER_MAX_VERSION 1
 #define DESCRIBE_CLUSTER_FLEXIBLE_VERSION 0
+#define OFFSET_FOR_LEADER_EPOCH_API_KEY 23
+#define OFFSET_FOR_LEADER_EPOCH_MIN_VERSION 0
+#define OFFSET_FOR_LEADER_EPOCH_MAX_VERSION 4
+#define OFFSET_FOR_LEADER_EPOCH_FLEXIBLE_VERSION 4
 
 /*
  * True when (api_key, version) uses flexible encodings, i.e. request
@@ -2239,5 +2243,94 @@ int describe_cluster_response_decode(kr_t *r, int16_t version, struct describe_c
                                      arena_t *a);
 void describe_cluster_response_encode(kw_t *w, int16_t version,
                                       const struct describe_cluster_response *m);
+
+/* ---- OffsetForLeaderEpoch (key 23, v0-4) ---- */
+
+/* OffsetForLeaderPartition (v0-4) */
+struct offset_for_leader_epoch_request_offset_for_leader_partition {
+    /* [v0-4] The partition index. */
+    int32_t partition;
+    /*
+     * [v2-4, default -1] An epoch used to fence consumers/replicas with old metadata. If the
+     * epoch provided by the client is larger than the current epoch known to the broker, then
+     * the UNKNOWN_LEADER_EPOCH error code will be returned. If the provided epoch is smaller,
+     * then the FENCED_LEADER_EPOCH error code will be returned.
+     */
+    int32_t current_leader_epoch;
+    /* [v0-4] The epoch to look up an offset for. */
+    int32_t leader_epoch;
+};
+
+/* OffsetForLeaderTopic (v0-4) */
+struct offset_for_leader_epoch_request_offset_for_leader_topic {
+    /* [v0-4] The topic name. */
+    kstr_t topic;
+    /* [v0-4] Each partition to get offsets for. */
+    struct offset_for_leader_epoch_request_offset_for_leader_partition *partitions;
+    int32_t partitions_count;
+};
+
+struct offset_for_leader_epoch_request {
+    /*
+     * [v3-4, default -2] The broker ID of the follower, of -1 if this request is from a
+     * consumer.
+     */
+    int32_t replica_id;
+    /* [v0-4] Each topic to get offsets for. */
+    struct offset_for_leader_epoch_request_offset_for_leader_topic *topics;
+    int32_t topics_count;
+};
+
+void offset_for_leader_epoch_request_offset_for_leader_partition_init(
+    struct offset_for_leader_epoch_request_offset_for_leader_partition *m);
+void offset_for_leader_epoch_request_offset_for_leader_topic_init(
+    struct offset_for_leader_epoch_request_offset_for_leader_topic *m);
+void offset_for_leader_epoch_request_init(struct offset_for_leader_epoch_request *m);
+int offset_for_leader_epoch_request_decode(kr_t *r, int16_t version,
+                                           struct offset_for_leader_epoch_request *m, arena_t *a);
+void offset_for_leader_epoch_request_encode(kw_t *w, int16_t version,
+                                            const struct offset_for_leader_epoch_request *m);
+
+/* EpochEndOffset (v0-4) */
+struct offset_for_leader_epoch_response_epoch_end_offset {
+    /* [v0-4] The error code 0, or if there was no error. */
+    int16_t error_code;
+    /* [v0-4] The partition index. */
+    int32_t partition;
+    /* [v1-4, default -1] The leader epoch of the partition. */
+    int32_t leader_epoch;
+    /* [v0-4, default -1] The end offset of the epoch. */
+    int64_t end_offset;
+};
+
+/* OffsetForLeaderTopicResult (v0-4) */
+struct offset_for_leader_epoch_response_offset_for_leader_topic_result {
+    /* [v0-4] The topic name. */
+    kstr_t topic;
+    /* [v0-4] Each partition in the topic we fetched offsets for. */
+    struct offset_for_leader_epoch_response_epoch_end_offset *partitions;
+    int32_t partitions_count;
+};
+
+struct offset_for_leader_epoch_response {
+    /*
+     * [v2-4] The duration in milliseconds for which the request was throttled due to a quota
+     * violation, or zero if the request did not violate any quota.
+     */
+    int32_t throttle_time_ms;
+    /* [v0-4] Each topic we fetched offsets for. */
+    struct offset_for_leader_epoch_response_offset_for_leader_topic_result *topics;
+    int32_t topics_count;
+};
+
+void offset_for_leader_epoch_response_epoch_end_offset_init(
+    struct offset_for_leader_epoch_response_epoch_end_offset *m);
+void offset_for_leader_epoch_response_offset_for_leader_topic_result_init(
+    struct offset_for_leader_epoch_response_offset_for_leader_topic_result *m);
+void offset_for_leader_epoch_response_init(struct offset_for_leader_epoch_response *m);
+int offset_for_leader_epoch_response_decode(kr_t *r, int16_t version,
+                                            struct offset_for_leader_epoch_response *m, arena_t *a);
+void offset_for_leader_epoch_response_encode(kw_t *w, int16_t version,
+                                             const struct offset_for_leader_epoch_response *m);
 
 #endif
