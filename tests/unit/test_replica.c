@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1096,8 +1097,8 @@ static void test_truncate_crash_points(void)
 
 struct race {
     struct plog *l;
-    volatile int done;
-    int bad;
+    atomic_int done; /* set by the main thread, read by the readers */
+    atomic_int bad;
 };
 
 static void *race_reader(void *arg)
