@@ -160,13 +160,12 @@ def test_offsets_for_times_and_watermarks(broker):
     bs, topic = broker.bootstrap, "times"
     create_topic(bs, topic, partitions=1)
     base = now_ms() - 60_000
-    # Two batches, so the lookup has to pick within and across batches.
-    produce_all(bs, topic, [{"value": b"a", "timestamp": base}, {"value": b"b", "timestamp": base + 1000}])
-    produce_all(
-        bs,
-        topic,
-        [{"value": v, "timestamp": base + 1000 * (i + 2)} for i, v in enumerate([b"c", b"d", b"e"])],
-    )
+    # Two exact batches (0-1 and 2-4), sent raw, so the lookup has to pick
+    # within and across batches whatever a client's batching would be.
+    for want, (ts0, values) in [(0, (base, [b"a", b"b"])), (2, (base + 2000, [b"c", b"d", b"e"]))]:
+        batch = kwire.record_batch([(None, v, []) for v in values], base_timestamp=ts0,
+                                   timestamp_deltas=[1000 * i for i in range(len(values))])
+        assert kwire.produce_batches(broker.host, broker.port, {(topic, 0): batch}) == {(topic, 0): (0, want)}
     assert watermarks(bs, topic, 0) == (0, 5)
     c = consumer(bs)
     try:
