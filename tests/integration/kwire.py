@@ -1,5 +1,7 @@
 """Just enough of the Kafka wire protocol, by hand, to send what no real
-client would: corrupt batches, impossible versions, cut-short requests.
+client would: corrupt batches, impossible versions, cut-short requests;
+and exact batches (every codec, chosen boundaries) for the tests that
+check what the broker stores or returns batch by batch.
 
 Everything here follows the message definitions in Kafka's
 clients/src/main/resources/common/message/*.json (non-flexible versions
@@ -130,23 +132,82 @@ def record(offset_delta, key, value, headers=(), timestamp_delta=0):
     return varint(len(body)) + bytes(body)
 
 
-def record_batch(records, base_timestamp=None, base_offset=0):
-    """A magic-2 batch, uncompressed, no producer id; records are
-    (key, value, headers) tuples."""
+# Codec ids of the batch attributes (bits 0-2).
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
+
+# snappy-java's framing (SnappyOutputStream), which the Java client sends:
+# magic, version 1, minimum compatible version 1, then blocks of
+# int32 length + raw snappy, 32 KiB of input each.
+XERIAL_HEADER = b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1)
+XERIAL_BLOCK = 32 * 1024
+
+
+def compress(codec, data, snappy_framing="xerial"):
+    """The records section compressed as Kafka clients do: gzip in the
+    gzip format (GZIPOutputStream, librdkafka), snappy either in the xerial
+    framing of the Java client or raw as librdkafka sends it, lz4 in the
+    frame format (KafkaLZ4BlockOutputStream since magic 1, librdkafka),
+    zstd as one frame."""
+    if codec == "none":
+        return data
+    if codec == "gzip":
+        import gzip
+
+        return gzip.compress(data)
+    if codec == "snappy":
+        import snappy
+
+        if snappy_framing == "raw":
+            return snappy.compress(data)
+        assert snappy_framing == "xerial", snappy_framing
+        out = bytearray(XERIAL_HEADER)
+        for i in range(0, max(len(data), 1), XERIAL_BLOCK):
+            block = snappy.compress(data[i : i + XERIAL_BLOCK])
+            out += struct.pack(">i", len(block)) + block
+        return bytes(out)
+    if codec == "lz4":
+        import lz4.frame
+
+        return lz4.frame.compress(data)
+    if codec == "zstd":
+        import zstandard
+
+        return zstandard.ZstdCompressor().compress(data)
+    raise ValueError(f"unknown codec {codec!r}")
+
+
+def record_batch(records, base_timestamp=None, base_offset=0, codec="none",
+                 producer_id=-1, producer_epoch=-1, base_sequence=-1,
+                 timestamp_deltas=None, snappy_framing="xerial", attributes=0):
+    """A magic-2 batch; records are (key, value, headers) tuples.
+
+    codec compresses the records section (see compress()) and sets the
+    codec bits of the attributes; producer_id/epoch/base_sequence fill the
+    idempotence fields; timestamp_deltas gives each record's delta from
+    base_timestamp (default 0 each), maxTimestamp following; attributes
+    adds other bits (0x10 transactional, 0x20 control)."""
     if base_timestamp is None:
         base_timestamp = int(time.time() * 1000)
-    recs = b"".join(record(i, k, v, h) for i, (k, v, h) in enumerate(records))
+    if timestamp_deltas is None:
+        timestamp_deltas = [0] * len(records)
+    recs = b"".join(
+        record(i, k, v, h, timestamp_delta=d)
+        for i, ((k, v, h), d) in enumerate(zip(records, timestamp_deltas))
+    )
+    recs = compress(codec, recs, snappy_framing)
+    max_ts = base_timestamp + max(timestamp_deltas, default=0)
     # Everything the CRC covers: attributes through the records.
     after_crc = (
         struct.pack(
             ">hiqqqhii",
-            0,  # attributes
+            attributes | CODEC_IDS[codec],
             len(records) - 1,  # lastOffsetDelta
             base_timestamp,
-            base_timestamp,  # maxTimestamp
-            -1,  # producerId
-            -1,  # producerEpoch
-            -1,  # baseSequence
+            max_ts,  # maxTimestamp
+            producer_id,
+            producer_epoch,
+            base_sequence,
             len(records),
         )
         + recs
@@ -169,6 +230,13 @@ BATCH_MAGIC_OFFSET = 16
 def read_batches(path):
     """[(base_offset, magic, attributes, record_count)] of a segment file,
     read straight from its bytes (a .log file is a sequence of batches)."""
+    return [b[:4] for b in read_batch_bytes(path)]
+
+
+def read_batch_bytes(path):
+    """[(base_offset, magic, attributes, record_count, batch bytes)] of a
+    segment file; the bytes are the whole batch, header included, so a
+    test can compare them with what it sent."""
     data = path.read_bytes()
     out, pos = [], 0
     while pos + 61 <= len(data):
@@ -178,9 +246,18 @@ def read_batches(path):
         magic = data[pos + BATCH_MAGIC_OFFSET]
         (attrs,) = struct.unpack_from(">h", data, pos + 21)
         (count,) = struct.unpack_from(">i", data, pos + 57)
-        out.append((base, magic, attrs, count))
+        out.append((base, magic, attrs, count, data[pos : pos + 12 + length]))
         pos += 12 + length
     return out
+
+
+def same_batch(stored, sent):
+    """True when a stored batch is the sent one with only what the broker
+    assigns changed: baseOffset (bytes 0-7) and partitionLeaderEpoch
+    (12-15), neither under the CRC. Everything else, the codec and the
+    compressed bytes included, must be byte for byte what was sent."""
+    return (len(stored) == len(sent) and stored[8:12] == sent[8:12]
+            and stored[16:] == sent[16:])
 
 
 # ------------------------------------------------------------- requests
@@ -239,6 +316,58 @@ def parse_produce_v3(body):
     def part(r, topic):
         idx, err, base = r.int32(), r.int16(), r.int64()
         r.int64()  # log_append_time_ms
+        out[(topic, idx)] = (err, base)
+
+    def topic(r):
+        name = r.string()
+        r.array(lambda r: part(r, name))
+
+    r.array(topic)
+    r.int32()  # throttle_time_ms
+    return out
+
+
+def produce_batches(host, port, parts, version=7, acks=-1, timeout_ms=10000):
+    """One Produce request carrying exact batches (v3 to v8 share the
+    request layout; v7, the default, is the first that may carry zstd).
+    parts maps (topic, partition) to a batch (bytes)
+    or to a list of batches, sent concatenated in one records field as a
+    client may. Returns {(topic, partition): (error_code, base_offset)}.
+
+    The batches are what the broker receives, byte for byte, so a test can
+    check what it stores or returns batch by batch without depending on
+    how a client would have split records (linger.ms, batch sizes)."""
+    assert 3 <= version <= 8, version
+    by_topic = {}
+    for (topic, partition), batches in parts.items():
+        data = batches if isinstance(batches, (bytes, bytearray)) else b"".join(batches)
+        by_topic.setdefault(topic, []).append((partition, bytes(data)))
+    body = (
+        string(None)  # transactional_id
+        + struct.pack(">hi", acks, timeout_ms)
+        + array(
+            list(by_topic.items()),
+            lambda t: string(t[0])
+            + array(t[1], lambda pb: struct.pack(">i", pb[0]) + nbytes(pb[1])),
+        )
+    )
+    with Conn(host, port) as c:
+        resp = c.request(API_PRODUCE, version, body)
+    return _parse_produce(resp, version)
+
+
+def _parse_produce(body, version):
+    r = Reader(body)
+    out = {}
+
+    def part(r, topic):
+        idx, err, base = r.int32(), r.int16(), r.int64()
+        r.int64()  # log_append_time_ms
+        if version >= 5:
+            r.int64()  # log_start_offset
+        if version >= 8:
+            r.array(lambda r: (r.int32(), r.string()))  # record_errors
+            r.string()  # error_message
         out[(topic, idx)] = (err, base)
 
     def topic(r):

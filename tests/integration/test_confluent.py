@@ -52,31 +52,34 @@ def check_records(msgs, expected):
             assert m.timestamp() == (TIMESTAMP_CREATE_TIME, r["timestamp"]), where
 
 
+def field_records(codec, ci, p, base_ts):
+    """Five records using every field; j == 3: null key, j == 4: null
+    value (a tombstone)."""
+    return [
+        {
+            "key": None if j == 3 else f"{codec}-k{p}-{j}".encode(),
+            "value": None if j == 4 else bytes([ci, p, j, 0, 255]) + f"{codec} {p} {j} ".encode() * (j + 1),
+            "partition": p,
+            "headers": [("h1", f"{codec}{j}".encode()), ("empty", b""), ("null", None)],
+            "timestamp": base_ts + ci * 1000 + p * 10 + j,
+        }
+        for j in range(5)
+    ]
+
+
 def test_every_field_every_codec_three_partitions(broker):
+    """librdkafka produces every field with every codec and reads it all
+    back. How librdkafka splits the records into batches is its own
+    business (linger.ms, load), so only what holds for any split is
+    checked on disk; test_stored_batches_are_the_sent_bytes checks exact
+    batches."""
     bs, topic = broker.bootstrap, "fields"
     create_topic(bs, topic, partitions=3)
     base_ts = now_ms() - 100_000
     expected = {p: [] for p in range(3)}
     for ci, codec in enumerate(CODECS):
-        recs = []
-        for p in range(3):
-            for j in range(5):
-                recs.append(
-                    {
-                        # j == 3: null key; j == 4: null value (a tombstone).
-                        "key": None if j == 3 else f"{codec}-k{p}-{j}".encode(),
-                        "value": None
-                        if j == 4
-                        else bytes([ci, p, j, 0, 255]) + f"{codec} {p} {j} ".encode() * (j + 1),
-                        "partition": p,
-                        "headers": [("h1", f"{codec}{j}".encode()), ("empty", b""), ("null", None)],
-                        "timestamp": base_ts + ci * 1000 + p * 10 + j,
-                    }
-                )
-        # linger.ms: each partition's five records in one batch even on a
-        # busy machine; librdkafka sends a batch uncompressed when
-        # compressing it would not make it smaller, as with one record.
-        positions = produce_all(bs, topic, recs, conf={"compression.type": codec, "linger.ms": 200})
+        recs = [r for p in range(3) for r in field_records(codec, ci, p, base_ts)]
+        positions = produce_all(bs, topic, recs, conf={"compression.type": codec})
         for r, (part, off) in zip(recs, positions):
             assert part == r["partition"]
             expected[part].append((off, r))
@@ -90,25 +93,79 @@ def test_every_field_every_codec_three_partitions(broker):
         assert watermarks(bs, topic, p) == (0, len(offsets))
         # Reading from the middle returns the same records.
         check_records(consume(bs, topic, p, 7, 3), expected[p][7:10])
-        # Stored as sent: one codec per produce_all call, in CODECS order.
+        # On disk, whatever the split: batches tile offsets 0-24 in order
+        # (a broker that renumbered, lost or repeated records fails), none
+        # spans two produce_all calls (merged batches fail), and each
+        # keeps the codec it was sent with or none, since librdkafka sends
+        # a batch uncompressed when compressing would not shrink it (a
+        # broker that recompressed one group's batches with another codec
+        # fails).
         seg = broker.partition_dir(topic, p) / "00000000000000000000.log"
-        stored = sorted({(b[0] // 5, b[2] & 7) for b in kwire.read_batches(seg)})
-        assert stored == [(i, i) for i in range(len(CODECS))], (
-            f"(codec index, stored codec) per group: {stored}; " + LIBRDKAFKA_CODEC_NOTE
-        )
+        batches = kwire.read_batches(seg)
+        assert [b[0] for b in batches] == sorted(b[0] for b in batches), batches
+        covered = [o for b in batches for o in range(b[0], b[0] + b[3])]
+        assert covered == list(range(len(CODECS) * 5)), batches
+        for base, _magic, attrs, count in batches:
+            group = base // 5
+            assert (base + count - 1) // 5 == group, f"batch at {base} spans two groups: {batches}"
+            assert attrs & 7 in (0, group), (
+                f"batch at {base} of the {CODECS[group]} group stored with codec {attrs & 7}; "
+                + LIBRDKAFKA_CODEC_NOTE
+            )
+
+
+def test_stored_batches_are_the_sent_bytes(broker):
+    """Exact batches, one per codec per partition (snappy in both the
+    Java client's xerial framing and librdkafka's raw form), each Produce
+    carrying the three partitions: the broker must store each byte for
+    byte, only baseOffset and partitionLeaderEpoch set by it (a broker that
+    decompressed, recompressed, split or merged a batch, or renumbered its
+    offsets, fails here), and librdkafka must read every field of every
+    record back at its offset."""
+    bs, topic = broker.bootstrap, "exact"
+    create_topic(bs, topic, partitions=3)
+    base_ts = now_ms() - 100_000
+    groups = [(c, "xerial") for c in CODECS] + [("snappy", "raw")]
+    sent = {p: [] for p in range(3)}
+    expected = {p: [] for p in range(3)}
+    for ci, (codec, framing) in enumerate(groups):
+        parts = {}
+        for p in range(3):
+            recs = field_records(codec, ci, p, base_ts)
+            ts0 = recs[0]["timestamp"]
+            batch = kwire.record_batch(
+                [(r["key"], r["value"], r["headers"]) for r in recs],
+                base_timestamp=ts0, codec=codec, snappy_framing=framing,
+                timestamp_deltas=[r["timestamp"] - ts0 for r in recs])
+            parts[(topic, p)] = batch
+            sent[p].append(batch)
+            expected[p] += [(ci * 5 + j, r) for j, r in enumerate(recs)]
+        res = kwire.produce_batches(broker.host, broker.port, parts)
+        assert res == {(topic, p): (0, ci * 5) for p in range(3)}, res
+
+    for p in range(3):
+        seg = broker.partition_dir(topic, p) / "00000000000000000000.log"
+        stored = kwire.read_batch_bytes(seg)
+        assert [(b[0], b[2] & 7, b[3]) for b in stored] == [
+            (ci * 5, kwire.CODEC_IDS[c], 5) for ci, (c, _) in enumerate(groups)]
+        for (base, _m, _a, _c, data), want in zip(stored, sent[p]):
+            assert kwire.same_batch(data, want), f"partition {p}: batch at {base} not stored as sent"
+        check_records(consume(bs, topic, p, OFFSET_BEGINNING, len(expected[p])), expected[p])
+        # From inside a compressed batch: the client skips the records
+        # before the offset asked for.
+        check_records(consume(bs, topic, p, 7, 3), expected[p][7:10])
 
 
 def test_offsets_for_times_and_watermarks(broker):
     bs, topic = broker.bootstrap, "times"
     create_topic(bs, topic, partitions=1)
     base = now_ms() - 60_000
-    # Two batches, so the lookup has to pick within and across batches.
-    produce_all(bs, topic, [{"value": b"a", "timestamp": base}, {"value": b"b", "timestamp": base + 1000}])
-    produce_all(
-        bs,
-        topic,
-        [{"value": v, "timestamp": base + 1000 * (i + 2)} for i, v in enumerate([b"c", b"d", b"e"])],
-    )
+    # Two exact batches (0-1 and 2-4), sent raw, so the lookup has to pick
+    # within and across batches whatever a client's batching would be.
+    for want, (ts0, values) in [(0, (base, [b"a", b"b"])), (2, (base + 2000, [b"c", b"d", b"e"]))]:
+        batch = kwire.record_batch([(None, v, []) for v in values], base_timestamp=ts0,
+                                   timestamp_deltas=[1000 * i for i in range(len(values))])
+        assert kwire.produce_batches(broker.host, broker.port, {(topic, 0): batch}) == {(topic, 0): (0, want)}
     assert watermarks(bs, topic, 0) == (0, 5)
     c = consumer(bs)
     try:

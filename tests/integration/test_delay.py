@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 import pytest
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, KafkaError
 
+import kwire
 from clients import create_topic, produce_all
 from conftest import run_cli, wait_for
 from delivery_util import (
@@ -74,17 +75,17 @@ def test_delays_and_levels_come_out_in_due_order_never_early(make_broker):
             ("d1000-b", (DELAY_MS, b"1000"), 1000),
             ("d1000-c", (DELAY_MS, b"1000"), 1000),
         ]
-        records = []
-        for i, (value, ctl, _) in enumerate(plan):
-            records.append({
-                "key": f"k{i}".encode(),
-                "value": value.encode(),
-                "headers": [("app", f"h{i}".encode()), ctl],
-                "timestamp": sent_ms - 5000 + i,  # CreateTime, kept as set
-            })
-        # One batch, one request: the relative delays share one receipt
-        # time, so their order is the one the test expects.
-        produce_all(b.bootstrap, "d", records, conf={"linger.ms": 100})
+        # One exact batch in one request: the relative delays share one
+        # receipt time, so their order is the one the test expects (a
+        # client's linger.ms could split them, and then records of equal
+        # delay in different batches would be due at different times).
+        # CreateTime sent_ms - 5000 + i, kept as set.
+        batch = kwire.record_batch(
+            [(f"k{i}".encode(), value.encode(), [("app", f"h{i}".encode()), ctl])
+             for i, (value, ctl, _) in enumerate(plan)],
+            base_timestamp=sent_ms - 5000, timestamp_deltas=list(range(len(plan))))
+        res = kwire.produce_batches(b.host, b.port, {tp: batch})
+        assert res == {tp: (0, -1)}, res  # held back: no offset yet
         acked_s = time.time()
         # Everything is held back: nothing was appended by the ack.
         assert high(b.bootstrap, "d", 0) == 0

@@ -8,8 +8,9 @@ kill -9 would; after a restart each record must be in its partition once.
 import time
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
+import kwire
 from clients import create_topic
 
 
@@ -46,11 +47,13 @@ def test_crash_during_release(make_broker, monkeypatch, point):
     broker.stop()
     monkeypatch.setenv("RUNNEL_CRASH_AT", point)
     broker.start()
-    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 50})
+    # One exact batch, so the five are due together and go in one
+    # release, the one the crash interrupts (a client could have split
+    # them over several due times).
     values = [f"v{i}".encode() for i in range(5)]
-    for v in values:
-        p.produce("later", v, headers={"runnel-delay-ms": "1500"})
-    assert p.flush(10) == 0
+    batch = kwire.record_batch([(None, v, [("runnel-delay-ms", b"1500")]) for v in values])
+    res = kwire.produce_batches(broker.host, broker.port, {("later", 0): batch})
+    assert res == {("later", 0): (0, -1)}, res  # held back: no offset yet
     # The release of the batch kills the broker at the chosen point.
     deadline = time.monotonic() + 20
     while broker.proc.poll() is None and time.monotonic() < deadline:
