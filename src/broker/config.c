@@ -66,6 +66,8 @@ const struct config_def config_defs[] = {
      "memory for the cleaner's key map"},
     {"compression.type", "compression.type", CFG_STRING, "producer", "producer: keep as sent"},
     {"min.insync.replicas", "min.insync.replicas", CFG_INT, "1", "replicas for acks=all"},
+    {"unclean.leader.election.enable", "unclean.leader.election.enable", CFG_BOOL, "false",
+     "cluster mode: elect a replica outside the ISR when none is left (may lose data)"},
     /* Held-back records (docs/delivery.md), RocketMQ's semantics. */
     {"message.type", "message.type", CFG_STRING, "normal",
      "normal, delay, transaction or mixed: which runnel-* headers produce reads"},

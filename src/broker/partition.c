@@ -517,3 +517,70 @@ int16_t kerr_from_append(int rc)
         return KERR_KAFKA_STORAGE_ERROR;
     }
 }
+
+/* ---- cluster state of a partition (cluster mode) ---- */
+
+/*
+ * Arrays replaced by partition_set_remote_state: Metadata may still be
+ * encoding from them, without a lock, so they are never freed (state
+ * changes are rare: elections and ISR changes).  A list keeps them
+ * reachable.
+ */
+static struct retired_ids {
+    struct retired_ids *next;
+    int32_t *ids;
+} * retired_ids;
+static pthread_mutex_t retired_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void retire_ids(int32_t *ids)
+{
+    struct retired_ids *r = ids ? malloc(sizeof *r) : NULL;
+    if (!r)
+        return; /* nothing, or out of memory: then it leaks */
+    r->ids = ids;
+    pthread_mutex_lock(&retired_mu);
+    r->next = retired_ids;
+    retired_ids = r;
+    pthread_mutex_unlock(&retired_mu);
+}
+
+static bool same_ids(const int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+{
+    return na == nb && (!na || !memcmp(a, b, (size_t)na * sizeof *a));
+}
+
+void partition_set_remote_state(struct partition *p, int32_t leader, int32_t leader_epoch,
+                                const int32_t *replicas, int32_t n_replicas, const int32_t *isr,
+                                int32_t n_isr)
+{
+    if (n_replicas > PARTITION_STATE_MAX)
+        n_replicas = PARTITION_STATE_MAX;
+    if (n_isr > PARTITION_STATE_MAX)
+        n_isr = PARTITION_STATE_MAX;
+    int32_t *nr = NULL, *ni = NULL;
+    bool new_r = !same_ids(p->replicas, p->n_replicas, replicas, n_replicas);
+    bool new_i = !same_ids(p->isr, p->n_isr, isr, n_isr);
+    if (new_r && (nr = malloc((size_t)(n_replicas ? n_replicas : 1) * sizeof *nr)))
+        memcpy(nr, replicas, (size_t)n_replicas * sizeof *nr);
+    if (new_i && (ni = malloc((size_t)(n_isr ? n_isr : 1) * sizeof *ni)))
+        memcpy(ni, isr, (size_t)n_isr * sizeof *ni);
+    pthread_rwlock_wrlock(&p->log_lock);
+    p->leader_id = leader;
+    p->leader_epoch = leader_epoch;
+    if (nr) {
+        /* The count first when shrinking, the pointer first when growing,
+         * so a reader never indexes past an array. */
+        p->n_replicas = n_replicas < p->n_replicas ? n_replicas : p->n_replicas;
+        retire_ids(p->replicas);
+        p->replicas = nr;
+        p->n_replicas = n_replicas;
+    }
+    if (ni) {
+        p->n_isr = n_isr < p->n_isr ? n_isr : p->n_isr;
+        retire_ids(p->isr);
+        p->isr = ni;
+        p->n_isr = n_isr;
+    }
+    pthread_rwlock_unlock(&p->log_lock);
+    wake_waiters(p); /* fetches waiting here re-check who leads */
+}

@@ -279,6 +279,21 @@ int16_t partition_key_find(struct partition *p, const void *key, size_t len, int
 void partition_watch(struct partition *p, struct partition_waiter *w);
 void partition_unwatch(struct partition *p, struct partition_waiter *w);
 
+/* ---- cluster state of a partition (cluster mode) ---- */
+
+/*
+ * The leader, leader epoch, replicas and ISR that the cluster's state
+ * znode says, for Metadata.  Meant for partitions this broker holds no
+ * replica of (partition_open_remote); a replica takes its state through
+ * partition_become_leader/follower.  Arrays are copied (at most
+ * PARTITION_STATE_MAX entries each); readers without a lock (Metadata)
+ * keep seeing valid memory: the arrays they hold are kept until exit.
+ */
+#define PARTITION_STATE_MAX 16
+void partition_set_remote_state(struct partition *p, int32_t leader, int32_t leader_epoch,
+                                const int32_t *replicas, int32_t n_replicas, const int32_t *isr,
+                                int32_t n_isr);
+
 /* The Kafka error for a refusal of plog_append (also for the same
  * checks made before an append: delivery/intake.c). */
 int16_t kerr_from_append(int rc);
