@@ -43,6 +43,23 @@
 
 #define CLEAN_MARKER ".runnel-clean-shutdown"
 
+/*
+ * Cluster mode, until the replication pieces are wired here: every
+ * partition shows the state its znode says (Metadata), through
+ * partition_set_remote_state.  The replicas' own leadership
+ * (partition_become_leader/follower, the fetcher) replaces this for the
+ * partitions this broker holds.
+ */
+static void on_partition_state(void *ctx, struct topic *t, int32_t partition,
+                               const struct cluster_partition_state *st)
+{
+    (void)ctx;
+    struct partition *p = topic_partition(t, partition);
+    if (p)
+        partition_set_remote_state(p, st->leader, st->leader_epoch, st->replicas, st->n_replicas,
+                                   st->isr, st->n_isr);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: runnel broker [--config FILE] [--set key=value]...\n"
@@ -218,6 +235,12 @@ int cmd_broker(int argc, char **argv)
     err[0] = 0;
     /* Registered (and the election run) before clients can connect, so
      * the first Metadata already lists the cluster. */
+    if (cluster_enabled()) {
+        struct cluster_callbacks cb = {.on_partition_state = on_partition_state};
+        cluster_set_callbacks(&cb);
+        topics_set_create_hook(cluster_create_topic, NULL);
+        topics_set_partitions_hook(cluster_add_partitions, NULL);
+    }
     if (cluster_join(err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err);
         delivery_stop();
