@@ -313,3 +313,23 @@ def test_deposed_controller_cannot_write(cluster):
         state(cluster, "fence", 0)), what="the re-read controller's write")
     assert st["controller_epoch"] == epoch + 1
     assert st["leader_epoch"] == before["leader_epoch"] + 1
+
+
+def test_create_partitions_writes_the_assignment(cluster):
+    from confluent_kafka.admin import NewPartitions
+
+    start(cluster)
+    b = cluster.brokers[2].bootstrap
+    assert create(b, "grow", 2, rf=2) is None
+    wait_for(lambda: states(cluster, "grow", 2), what="states")
+    before = cluster.get_json("/brokers/topics/grow")["partitions"]
+    a = admin(b)
+    a.create_partitions([NewPartitions("grow", 5)], request_timeout=20)["grow"].result(timeout=30)
+    after = cluster.get_json("/brokers/topics/grow")["partitions"]
+    assert sorted(after) == [str(p) for p in range(5)]
+    assert all(after[p] == before[p] for p in before)
+    assert all(len(set(r)) == 2 for r in after.values())
+    wait_for(lambda: states(cluster, "grow", 5), what="new states")
+    for i, br in cluster.brokers.items():
+        wait_for(lambda: agree(cluster, br.bootstrap, "grow", 5), what="metadata")
+        assert partition_dirs(br, "grow") == sorted(int(p) for p, r in after.items() if i in r)
