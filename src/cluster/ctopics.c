@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "broker/system_topics.h"
 #include "broker/topics.h"
 #include "cluster/znodes.h"
 #include "common/rlog.h"
@@ -51,6 +52,7 @@ static struct {
     int nt;
     const struct cluster_broker *live;
     int nlive;
+    bool local_checked;
 } ct = {.q_mu = PTHREAD_MUTEX_INITIALIZER, .full = true};
 
 void ctopics_init(struct zk *zk, int32_t self, const struct broker_config *cfg,
@@ -342,6 +344,22 @@ static int read_all(bool resync)
             ct.t[i]->gone_logged = true;
         }
     }
+    /* Local topics ZooKeeper never had (made before this broker joined
+     * a cluster, or deleted meanwhile): served as they are, said once. */
+    struct topic **lt;
+    int nl;
+    if (!ct.local_checked && !topics_list(&lt, &nl)) {
+        ct.local_checked = true;
+        for (int i = 0; i < nl; i++) {
+            bool there = lt[i]->systopic != SYSTOPIC_NONE || topic_is_view(lt[i]);
+            for (int j = 0; j < n && !there; j++)
+                there = !strcmp(names[j], lt[i]->name);
+            if (!there)
+                rlog_warn("cluster: local topic %s is not in ZooKeeper; kept as it is",
+                          lt[i]->name);
+        }
+        topics_list_free(lt, nl);
+    }
     zk_free_names(names, n);
     return failed;
 }
@@ -585,6 +603,7 @@ void ctopics_close(void)
     ct.nq = ct.capq = 0;
     ct.full = true;
     pthread_mutex_unlock(&ct.q_mu);
+    ct.local_checked = false;
 }
 
 /* ---- cluster_write_isr (any thread but a network thread) ---- */

@@ -333,3 +333,20 @@ def test_create_partitions_writes_the_assignment(cluster):
     for i, br in cluster.brokers.items():
         wait_for(lambda: agree(cluster, br.bootstrap, "grow", 5), what="metadata")
         assert partition_dirs(br, "grow") == sorted(int(p) for p, r in after.items() if i in r)
+
+
+def test_local_topic_not_in_zookeeper_is_kept_and_logged(cluster):
+    b = cluster.broker(1, start=False)
+    zk_settings = dict(b.settings)
+    b.settings = {k: v for k, v in b.settings.items() if not k.startswith("zookeeper.")}
+    b.start()
+    assert create(b.bootstrap, "before", 2) is None
+    b.stop()
+    b.settings = zk_settings
+    b.start()
+    wait_for(lambda: "local topic before is not in ZooKeeper" in b.stderr_text(),
+             what="the log line")
+    assert not cluster.exists("/brokers/topics/before")
+    parts = md_partitions(b.bootstrap, "before")
+    assert parts is not None and len(parts) == 2
+    assert partition_dirs(b, "before") == [0, 1]
