@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "admin/admin.h"
+#include "app/replication.h"
 #include "broker/compaction.h"
 #include "broker/config.h"
 #include "broker/flusher.h"
@@ -218,10 +219,28 @@ int cmd_broker(int argc, char **argv)
     err[0] = 0;
     /* Registered (and the election run) before clients can connect, so
      * the first Metadata already lists the cluster. */
+    if (cluster_enabled()) {
+        /* Replication is ready before the first partition states come
+         * (cluster_join applies them before it returns). */
+        if (replication_start(&cfg, err, sizeof err)) {
+            fprintf(stderr, "runnel broker: %s\n", err);
+            delivery_stop();
+            groups_close();
+            topics_close(true);
+            cluster_close();
+            config_free(&cfg);
+            return 1;
+        }
+        struct cluster_callbacks cb = {.on_partition_state = replication_on_partition_state};
+        cluster_set_callbacks(&cb);
+        topics_set_create_hook(cluster_create_topic, NULL);
+        topics_set_partitions_hook(cluster_add_partitions, NULL);
+    }
     if (cluster_join(err, sizeof err)) {
         fprintf(stderr, "runnel broker: %s\n", err);
         delivery_stop();
         groups_close();
+        replication_stop();
         topics_close(true);
         cluster_close();
         config_free(&cfg);
@@ -237,6 +256,7 @@ int cmd_broker(int argc, char **argv)
         flusher_stop();
         delivery_stop();
         groups_close();
+        replication_stop();
         topics_close(true);
         cluster_close();
         config_free(&cfg);
@@ -251,6 +271,7 @@ int cmd_broker(int argc, char **argv)
         compaction_stop();
         flusher_stop();
         groups_close();
+        replication_stop();
         topics_close(true);
         cluster_close();
         config_free(&cfg);
@@ -280,6 +301,9 @@ int cmd_broker(int argc, char **argv)
     compaction_stop();
     flusher_stop();
     server_stop();
+    /* Fetchers end before the session closes (which moves leadership
+     * away at once) and before the logs close. */
+    replication_stop();
     cluster_close();
     delivery_stop();
     groups_close();

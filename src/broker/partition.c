@@ -68,6 +68,7 @@ struct partition *partition_open(struct topic *t, int32_t index, const char *dir
     atomic_store(&p->high_watermark, ckpt >= 0 ? ckpt : plog_log_end(p->log));
     p->epoch_start = plog_log_end(p->log);
     p->is_replica = true;
+    atomic_store(&p->state_version, -1);
     init_sync(p);
     return p;
 }
@@ -83,8 +84,16 @@ struct partition *partition_open_remote(struct topic *t, int32_t index, int32_t 
     p->leader_id = -1;
     p->leader_epoch = -1;
     atomic_store(&p->high_watermark, -1);
+    atomic_store(&p->state_version, -1);
     init_sync(p);
     return p;
+}
+
+void partition_await_state(struct partition *p)
+{
+    pthread_rwlock_wrlock(&p->log_lock);
+    p->leader_id = -1;
+    pthread_rwlock_unlock(&p->log_lock);
 }
 
 void partition_free(struct partition *p, bool flush)
@@ -622,8 +631,8 @@ static int64_t read_bound(struct partition *p, enum partition_reader r,
 
 /*
  * A follower's fetch, under log_lock shared after the leadership check
- * (Kafka's Partition.fetchRecords for a follower): an unknown replica is
- * refused; with last_fetched_epoch, a log that diverged from ours gets
+ * (Kafka's Partition.fetchRecords for a follower): an unknown replica of
+ * a replicated partition is refused; with last_fetched_epoch, a log that diverged from ours gets
  * the diverging epoch and no records (KIP-320); otherwise its fetch
  * offset is recorded as its log end.
  */
@@ -632,7 +641,10 @@ static int16_t follower_read_check(struct partition *p, struct partition_read *r
     pthread_mutex_lock(&p->repl_mu);
     struct partition_remote *rm = find_remote(p, rd->replica_id);
     pthread_mutex_unlock(&p->repl_mu);
-    if (!rm)
+    /* A partition that never had a cluster state (a single node) has no
+     * assignment to check against: it serves any replica's fetch, as it
+     * always did, and tracks none. */
+    if (!rm && p->replicated)
         return KERR_NOT_LEADER_OR_FOLLOWER;
     if (rd->last_fetched_epoch >= 0) {
         int32_t e = -1;
@@ -647,7 +659,7 @@ static int16_t follower_read_check(struct partition *p, struct partition_read *r
         }
     }
     /* Only a position inside the log is one (the read refuses others). */
-    if (rd->offset >= plog_log_start(p->log) && rd->offset <= plog_log_end(p->log))
+    if (rm && rd->offset >= plog_log_start(p->log) && rd->offset <= plog_log_end(p->log))
         follower_fetched(p, rm, rd->offset, rd->now_ms);
     return KERR_NONE;
 }

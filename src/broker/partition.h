@@ -100,6 +100,10 @@ struct partition {
     struct partition_remote *remotes;
     int32_t n_remotes;
     atomic_bool isr_expand_wanted; /* a follower caught up: expand soon */
+    /* Cluster mode: the version of the partition state znode this
+     * leadership came from, which an ISR change by this leader must name
+     * (set by the composition with each state it applies; -1 before). */
+    _Atomic int32_t state_version;
     pthread_mutex_t wait_mu;
     struct partition_waiter waiters; /* sentinel */
     atomic_int n_waiters;            /* lets appends skip wait_mu when nobody waits */
@@ -112,6 +116,11 @@ struct partition *partition_open(struct topic *t, int32_t index, const char *dir
 /* A partition this broker holds no replica of (cluster mode): no log, no
  * directory; leader unknown (-1) until the cluster's state says. */
 struct partition *partition_open_remote(struct topic *t, int32_t index, int32_t node_id);
+/* Cluster mode: a partition just opened leads nothing (leader unknown)
+ * until the cluster's state for it is applied with become_leader or
+ * become_follower, so it never takes an append as the sole replica of a
+ * replicated partition. */
+void partition_await_state(struct partition *p);
 /* Closes the log (flushing when asked) and frees. */
 void partition_free(struct partition *p, bool flush);
 /* Closes the log and deletes its files; the struct lives on until freed. */
@@ -436,6 +445,7 @@ int16_t partition_key_find(struct partition *p, const void *key, size_t len, int
 void partition_watch(struct partition *p, struct partition_waiter *w);
 void partition_unwatch(struct partition *p, struct partition_waiter *w);
 
+/* ---- cluster state of a partition (cluster mode) ---- */
 /* The Kafka error for a refusal of plog_append (also for the same
  * checks made before an append: delivery/intake.c). */
 int16_t kerr_from_append(int rc);

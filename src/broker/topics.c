@@ -12,6 +12,8 @@
  *   version=1
  *   id=<32 hex digits: the topic id (uuid)>
  *   partitions=<int>
+ *   remote=<i>,<j>,...                     (cluster mode: partitions this broker
+ *                                           holds no replica of; absent: none)
  *   config.<topic config key>=<value>     (zero or more overrides)
  *
  * A filtered view (view.h) has the same file: view.source among its
@@ -37,6 +39,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fsutil.h"
@@ -52,7 +55,23 @@ static struct {
     int n, cap;
     char meta_dir[4200];
     char cluster_id[32];
+    topics_create_hook_fn create_hook;
+    void *create_ctx;
+    topics_partitions_hook_fn parts_hook;
+    void *parts_ctx;
 } reg = {.lock = PTHREAD_RWLOCK_INITIALIZER};
+
+void topics_set_create_hook(topics_create_hook_fn fn, void *ctx)
+{
+    reg.create_hook = fn;
+    reg.create_ctx = ctx;
+}
+
+void topics_set_partitions_hook(topics_partitions_hook_fn fn, void *ctx)
+{
+    reg.parts_hook = fn;
+    reg.parts_ctx = ctx;
+}
 
 const struct broker_config *topics_broker_config(void)
 {
@@ -95,6 +114,14 @@ static int save_topic(struct topic *t)
     int32_t nparts = topic_read_partition_count(t);
     int n = snprintf(buf, sizeof buf, "version=1\nid=%s\npartitions=%d\n", hex,
                      nparts > 0 ? nparts : 1);
+    struct partition_set *ps = atomic_load(&t->parts);
+    for (int32_t i = 0, first = 1; i < ps->n && n < (int)sizeof buf; i++)
+        if (!ps->p[i]->is_replica) {
+            n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%d", first ? "remote=" : ",", (int)i);
+            first = 0;
+        }
+    if (n < (int)sizeof buf && n > 0 && buf[n - 1] != '\n')
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "\n");
     for (int i = 0; i < t->overrides.n && n < (int)sizeof buf; i++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "config.%s=%s\n", t->overrides.kv[i].key,
                       t->overrides.kv[i].value);
@@ -200,9 +227,23 @@ static int init_settings(struct topic *t, char *err, size_t errlen)
     return 0;
 }
 
-/* Opens partitions [from, to) into a new set that keeps the old ones. */
+/* Whether the cluster's state decides who leads t's partitions: cluster
+ * mode (zookeeper.connect), an ordinary topic.  The broker's own
+ * __runnel.* topics and filtered views stay local, as in topics_create,
+ * and so does __consumer_offsets for now: the group store opens it before
+ * the broker joins the cluster, and each broker coordinates from its own
+ * copy (README, cluster mode). */
+static bool cluster_led(const struct topic *t)
+{
+    return *config_string(reg.cfg, "zookeeper.connect") && !t->view &&
+           t->systopic == SYSTOPIC_NONE && strcmp(t->name, "__consumer_offsets") != 0;
+}
+
+/* Opens partitions [from, to) into a new set that keeps the old ones;
+ * local[i] false (local non-NULL): partition i without a log here. */
 static struct partition_set *open_partitions(struct topic *t, struct partition_set *old, int32_t to,
-                                             bool clean, char *err, size_t errlen)
+                                             const bool *local, bool clean, char *err,
+                                             size_t errlen)
 {
     int32_t from = old ? old->n : 0;
     struct partition_set *s = calloc(1, sizeof *s + (size_t)to * sizeof s->p[0]);
@@ -216,14 +257,21 @@ static struct partition_set *open_partitions(struct topic *t, struct partition_s
     for (int32_t i = from; i < to; i++) {
         char dir[4608];
         partition_dir(dir, sizeof dir, t->name, i);
-        s->p[i] = partition_open(t, i, dir, &topic_settings(t)->log, reg.cfg->node_id, clean, err,
-                                 errlen);
+        if (local && !local[i]) {
+            s->p[i] = partition_open_remote(t, i, reg.cfg->node_id);
+            if (!s->p[i])
+                snprintf(err, errlen, "out of memory");
+        } else
+            s->p[i] = partition_open(t, i, dir, &topic_settings(t)->log, reg.cfg->node_id, clean,
+                                     err, errlen);
         if (!s->p[i]) {
             for (int32_t j = from; j < i; j++)
                 partition_free(s->p[j], false);
             free(s);
             return NULL;
         }
+        if (cluster_led(t))
+            partition_await_state(s->p[i]);
     }
     s->retired_next = old;
     return s;
@@ -312,6 +360,7 @@ static int load_topic_file(const char *fname, bool clean, char *err, size_t errl
         return -1;
     }
     int32_t nparts = -1;
+    char remote[8192] = "";
     char line[8192];
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
@@ -322,6 +371,8 @@ static int load_topic_file(const char *fname, bool clean, char *err, size_t errl
         const char *v = eq + 1;
         if (!strcmp(line, "partitions"))
             nparts = atoi(v);
+        else if (!strcmp(line, "remote"))
+            snprintf(remote, sizeof remote, "%s", v);
         else if (!strcmp(line, "id") && strlen(v) == 32) {
             for (int i = 0; i < 16; i++) {
                 unsigned x;
@@ -347,8 +398,23 @@ static int load_topic_file(const char *fname, bool clean, char *err, size_t errl
         topic_free(t, false);
         return -1;
     }
+    bool *local = NULL;
+    if (remote[0] && !is_view && (local = malloc((size_t)nparts * sizeof *local))) {
+        for (int32_t i = 0; i < nparts; i++)
+            local[i] = true;
+        for (char *c = remote; *c;) {
+            char *end;
+            long i = strtol(c, &end, 10);
+            if (end == c)
+                break;
+            if (i >= 0 && i < nparts)
+                local[i] = false;
+            c = *end == ',' ? end + 1 : end;
+        }
+    }
     struct partition_set *s =
-        is_view ? no_partitions() : open_partitions(t, NULL, nparts, clean, err, errlen);
+        is_view ? no_partitions() : open_partitions(t, NULL, nparts, local, clean, err, errlen);
+    free(local);
     if (!s) {
         if (is_view)
             snprintf(err, errlen, "out of memory");
@@ -494,9 +560,48 @@ struct topic *topics_get(const char *name, size_t len)
     return t;
 }
 
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* Cluster mode: the hook wrote the topic; it is ours once the cluster
+ * thread learnt it.  REQUEST_TIMED_OUT when that takes too long. */
+static int16_t wait_created(const char *name, size_t len, int32_t min_partitions,
+                            struct topic **out, char *err, size_t errlen)
+{
+    for (int waited = 0;; waited += 10) {
+        struct topic *t = topics_get(name, len);
+        if (t && topic_partition_count(t) >= min_partitions) {
+            if (out)
+                *out = t;
+            else
+                topic_put(t);
+            return KERR_NONE;
+        }
+        topic_put(t);
+        if (waited >= TOPICS_CREATE_WAIT_MS) {
+            snprintf(err, errlen, "topic '%.*s' was written to ZooKeeper but has not arrived here",
+                     (int)len, name);
+            return KERR_REQUEST_TIMED_OUT;
+        }
+        sleep_ms(10);
+    }
+}
+
 int16_t topics_create(const char *name, size_t len, int32_t partitions,
                       const struct config_overrides *o, bool validate_only, struct topic **out,
                       char *err, size_t errlen)
+{
+    return topics_create_replicated(name, len, partitions, -1, NULL, 0, o, validate_only, out, err,
+                                    errlen);
+}
+
+int16_t topics_create_replicated(const char *name, size_t len, int32_t partitions,
+                                 int16_t replication_factor, const int32_t *assignment,
+                                 int32_t assignment_rf, const struct config_overrides *o,
+                                 bool validate_only, struct topic **out, char *err, size_t errlen)
 {
     err[0] = 0;
     if (!topics_valid_name(name, len)) {
@@ -534,6 +639,28 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
             snprintf(err, errlen, "number of partitions must be between 1 and 100000");
             return KERR_INVALID_PARTITIONS;
         }
+    }
+    if (reg.create_hook && !is_view && sys == SYSTOPIC_NONE) {
+        struct topic *had = topics_get(name, len);
+        if (had) {
+            topic_put(had);
+            snprintf(err, errlen, "topic '%.*s' already exists", (int)len, name);
+            return KERR_TOPIC_ALREADY_EXISTS;
+        }
+        struct topics_create_request rq = {
+            .name = name,
+            .len = len,
+            .partitions = partitions,
+            .replication_factor = replication_factor,
+            .assignment = assignment,
+            .assignment_rf = assignment_rf,
+            .overrides = o,
+            .validate_only = validate_only,
+        };
+        code = reg.create_hook(reg.create_ctx, &rq, err, errlen);
+        if (code || validate_only)
+            return code;
+        return wait_created(name, len, 1, out, err, errlen);
     }
     struct topic *t = topic_new(name, len);
     if (!t || (is_view && !(t->view = view_new()))) {
@@ -595,7 +722,7 @@ int16_t topics_create(const char *name, size_t len, int32_t partitions,
     t->id.b[6] = (uint8_t)((t->id.b[6] & 0x0f) | 0x40);
     t->id.b[8] = (uint8_t)((t->id.b[8] & 0x3f) | 0x80);
     struct partition_set *s =
-        is_view ? no_partitions() : open_partitions(t, NULL, partitions, true, err, errlen);
+        is_view ? no_partitions() : open_partitions(t, NULL, partitions, NULL, true, err, errlen);
     if (!s) {
         pthread_rwlock_unlock(&reg.lock);
         view_filter_put(vf);
@@ -650,6 +777,8 @@ int16_t topics_get_or_create(const char *name, size_t len, bool allow_create, st
     int16_t rc = topics_create(name, len, -1, NULL, false, out, err, sizeof err);
     if (rc == KERR_TOPIC_ALREADY_EXISTS) { /* lost a race with another creator */
         *out = topics_get(name, len);
+        if (!*out && reg.create_hook) /* another broker's: it is on its way here */
+            return wait_created(name, len, 1, out, err, sizeof err);
         return *out ? KERR_NONE : KERR_UNKNOWN_TOPIC_OR_PARTITION;
     }
     return rc;
@@ -739,7 +868,14 @@ int16_t topics_add_partitions(const char *name, size_t len, int32_t total, bool 
         pthread_rwlock_unlock(&reg.lock);
         return KERR_NONE;
     }
-    struct partition_set *s = open_partitions(t, old, total, true, err, errlen);
+    if (reg.parts_hook && t->systopic == SYSTOPIC_NONE) {
+        atomic_fetch_add(&t->refs, 1);
+        pthread_rwlock_unlock(&reg.lock);
+        int16_t code = reg.parts_hook(reg.parts_ctx, t, total, err, errlen);
+        topic_put(t);
+        return code ? code : wait_created(name, len, total, NULL, err, errlen);
+    }
+    struct partition_set *s = open_partitions(t, old, total, NULL, true, err, errlen);
     if (!s) {
         pthread_rwlock_unlock(&reg.lock);
         return KERR_KAFKA_STORAGE_ERROR;
@@ -874,4 +1010,84 @@ void topics_housekeep(int64_t now_ms, bool retention)
         }
     }
     topics_list_free(ts, n);
+}
+
+int topics_apply_cluster(const char *name, kuuid_t id, int32_t n, const bool *local,
+                         const struct config_overrides *o, char *err, size_t errlen)
+{
+    size_t len = strlen(name);
+    if (!topics_valid_name(name, len) || n < 1 || n > 100000) {
+        snprintf(err, errlen, "topic '%s' in ZooKeeper: bad name or partition count %d", name,
+                 (int)n);
+        return -1;
+    }
+    pthread_rwlock_wrlock(&reg.lock);
+    bool found;
+    int i = find_idx(name, len, &found);
+    if (found) {
+        struct topic *t = reg.t[i];
+        int rc = 0;
+        struct partition_set *old = atomic_load(&t->parts);
+        if (memcmp(t->id.b, id.b, 16))
+            rlog_warn("topic %s: the local topic id differs from ZooKeeper's; keeping the local "
+                      "one",
+                      name);
+        if (!t->view && n > old->n) {
+            struct partition_set *s = open_partitions(t, old, n, local, true, err, errlen);
+            if (!s)
+                rc = -1;
+            else {
+                atomic_store_explicit(&t->parts, s, memory_order_release);
+                if (save_topic(t))
+                    rlog_warn("topic %s: cannot write topic metadata: %s", name, strerror(errno));
+                rlog_info("topic %s now has %d partitions (from ZooKeeper)", name, (int)n);
+            }
+        }
+        pthread_rwlock_unlock(&reg.lock);
+        return rc;
+    }
+    struct topic *t = topic_new(name, len);
+    if (!t) {
+        pthread_rwlock_unlock(&reg.lock);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    t->id = id;
+    if (o && config_overrides_copy(&t->overrides, o)) {
+        pthread_rwlock_unlock(&reg.lock);
+        topic_free(t, false);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (init_settings(t, err, errlen)) {
+        /* Configs this broker does not know: it still serves the topic. */
+        rlog_warn("topic %s: configs from ZooKeeper ignored: %s", name, err);
+        config_overrides_free(&t->overrides);
+        if (init_settings(t, err, errlen)) {
+            pthread_rwlock_unlock(&reg.lock);
+            topic_free(t, false);
+            return -1;
+        }
+    }
+    struct partition_set *s = open_partitions(t, NULL, n, local, true, err, errlen);
+    if (!s) {
+        pthread_rwlock_unlock(&reg.lock);
+        topic_free(t, false);
+        return -1;
+    }
+    atomic_store(&t->parts, s);
+    if (save_topic(t) || table_insert(t)) {
+        pthread_rwlock_unlock(&reg.lock);
+        snprintf(err, errlen, "cannot write topic metadata: %s", strerror(errno));
+        for (int32_t p = 0; p < s->n; p++)
+            partition_drop_log(s->p[p]);
+        topic_free(t, false);
+        return -1;
+    }
+    pthread_rwlock_unlock(&reg.lock);
+    int nlocal = 0;
+    for (int32_t p = 0; p < n; p++)
+        nlocal += !local || local[p];
+    rlog_info("created topic %s with %d partitions (%d here) from ZooKeeper", name, (int)n, nlocal);
+    return 0;
 }

@@ -139,6 +139,60 @@ static inline int16_t topic_write_refusal(const struct topic *t, const char **ms
 int16_t topics_create(const char *name, size_t len, int32_t partitions,
                       const struct config_overrides *o, bool validate_only, struct topic **out,
                       char *err, size_t errlen);
+/*
+ * The same with a replication factor (-1: default.replication.factor)
+ * and, when `assignment` is not NULL, an explicit assignment of
+ * `partitions` lists of `assignment_rf` broker ids each (partition i at
+ * i * assignment_rf).  Without a creation hook (a single node) the
+ * factor must be 1 or -1 and an assignment is refused by the caller.
+ */
+int16_t topics_create_replicated(const char *name, size_t len, int32_t partitions,
+                                 int16_t replication_factor, const int32_t *assignment,
+                                 int32_t assignment_rf, const struct config_overrides *o,
+                                 bool validate_only, struct topic **out, char *err, size_t errlen);
+
+/*
+ * Cluster mode: who really creates a topic.  Set by app/ before the
+ * network listens.  topics_create*() and topics_get_or_create() check
+ * the request as for a local topic (name, configs, partition count),
+ * then call the hook instead of creating the topic here; after KERR_NONE
+ * they wait (up to TOPICS_CREATE_WAIT_MS) until the topic exists in
+ * this broker's registry, which happens when the cluster learns it
+ * (topics_apply_cluster), so the client's next request finds it.  The
+ * broker's own topics (__consumer_offsets, __runnel.*) and filtered
+ * views stay local and never reach the hook.  The hook runs on the
+ * caller's thread (a network thread) and may block on ZooKeeper.
+ */
+struct topics_create_request {
+    const char *name;
+    size_t len;
+    int32_t partitions;         /* >= 1 */
+    int16_t replication_factor; /* -1: default.replication.factor */
+    const int32_t *assignment;  /* NULL, or partitions * assignment_rf ids */
+    int32_t assignment_rf;
+    const struct config_overrides *overrides;
+    bool validate_only;
+};
+typedef int16_t (*topics_create_hook_fn)(void *ctx, const struct topics_create_request *rq,
+                                         char *err, size_t errlen);
+/* More partitions in cluster mode: the hook writes the new assignment;
+ * topics_add_partitions then waits for the count, as for creation. */
+typedef int16_t (*topics_partitions_hook_fn)(void *ctx, struct topic *t, int32_t total, char *err,
+                                             size_t errlen);
+#define TOPICS_CREATE_WAIT_MS 10000
+void topics_set_create_hook(topics_create_hook_fn fn, void *ctx);
+void topics_set_partitions_hook(topics_partitions_hook_fn fn, void *ctx);
+
+/*
+ * A topic as the cluster has it (cluster/, on its thread): creates it
+ * with this id and overrides when missing, partitions [0, n) of which
+ * local[i] says whether this broker holds a replica (a log in the data
+ * directory) or not (partition_open_remote); adds partitions when n is
+ * larger than the count it has.  0, or -1 with a message.
+ */
+int topics_apply_cluster(const char *name, kuuid_t id, int32_t n, const bool *local,
+                         const struct config_overrides *o, char *err, size_t errlen);
+
 /* Looks up, creating with the defaults when auto-create is on. */
 int16_t topics_get_or_create(const char *name, size_t len, bool allow_create, struct topic **out);
 /* POLICY_VIOLATION (with a message) for a topic that views read. */

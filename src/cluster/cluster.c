@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/ctopics.h"
 #include "cluster/zk.h"
 #include "cluster/znodes.h"
 #include "common/clock.h"
@@ -32,6 +33,7 @@ enum {
     P_CONTROLLER = 2, /* re-read /controller, elect when absent */
     P_EXPIRED = 4,    /* the session expired: a new one, register again */
     P_REGISTER = 8,   /* (re-)create /brokers/ids/<self> */
+    P_TOPICS = 16,    /* topics or partition states changed (ctopics.c) */
 };
 
 /* Backoff of a failed step (connection lost, no quorum). */
@@ -191,7 +193,9 @@ static void on_event(void *ctx, enum zk_event ev, const char *path)
 {
     (void)ctx;
     unsigned bits = 0;
-    if (ev == ZK_EV_EXPIRED)
+    if (path && ev != ZK_EV_EXPIRED && ctopics_note(ev, path))
+        bits = P_TOPICS;
+    else if (ev == ZK_EV_EXPIRED)
         bits = P_EXPIRED;
     else if (ev == ZK_EV_CHILD && !strcmp(path, ZNODE_BROKER_IDS))
         bits = P_BROKERS;
@@ -436,7 +440,8 @@ static unsigned renew_session(void)
         return P_EXPIRED;
     }
     rlog_info("cluster: new ZooKeeper session 0x%llx", (unsigned long long)zk_session_id(cl.zk));
-    return P_REGISTER | P_BROKERS | P_CONTROLLER;
+    ctopics_resync(); /* the old session's watches are gone */
+    return P_REGISTER | P_BROKERS | P_CONTROLLER | P_TOPICS;
 }
 
 static unsigned run_steps(unsigned bits)
@@ -462,6 +467,17 @@ static unsigned run_steps(unsigned bits)
         failed |= P_BROKERS;
     if ((bits & P_CONTROLLER) && elect())
         failed |= P_CONTROLLER;
+    if (bits & (P_TOPICS | P_BROKERS | P_CONTROLLER | P_REGISTER)) {
+        int rc = ctopics_run(cl.brokers, cl.nbrokers);
+        if (rc & CTOPICS_RETRY)
+            failed |= P_TOPICS;
+        if (rc & CTOPICS_FENCED) {
+            /* Re-read /controller and /controller_epoch before any more
+             * controller writes (elect() does, on the retry). */
+            resign("a controller write found /controller_epoch moved");
+            failed |= P_CONTROLLER;
+        }
+    }
     return failed;
 }
 
@@ -530,6 +546,7 @@ int cluster_open(const struct broker_config *cfg, char *err, size_t errlen)
     cl.zk = zk_connect(connect, session_ms, conn_ms, on_event, NULL, err, errlen);
     if (!cl.zk)
         return -1;
+    ctopics_init(cl.zk, cl.self, cfg, &cl.cb);
     rlog_info("cluster: ZooKeeper session 0x%llx with %s in %lld ms",
               (unsigned long long)zk_session_id(cl.zk), connect, (long long)(clock_mono_ms() - t0));
     atomic_store(&cl.on, true);
@@ -605,6 +622,13 @@ int cluster_join(char *err, size_t errlen)
     }
     /* A failed first election is retried by the thread. */
     unsigned retry = elect() ? P_CONTROLLER : 0;
+    /* Every topic and partition state before clients connect, so a
+     * restarted broker answers with the cluster's leaders at once. */
+    int trc = ctopics_run(cl.brokers, cl.nbrokers);
+    if (trc & CTOPICS_RETRY)
+        retry |= P_TOPICS;
+    if (trc & CTOPICS_FENCED)
+        retry |= P_CONTROLLER;
     pthread_mutex_lock(&cl.mu);
     cl.pending |= retry;
     cl.stop = false;
@@ -630,6 +654,7 @@ void cluster_close(void)
         cl.thread_started = false;
     }
     resign("shutting down");
+    ctopics_close();
     /* Closing the session deletes /brokers/ids/<self> (and /controller
      * when it is ours) now, not a session timeout later. */
     zk_close(cl.zk);

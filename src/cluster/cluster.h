@@ -41,6 +41,17 @@ struct cluster_snapshot {
     struct cluster_broker b[];
 };
 
+#define CLUSTER_MAX_RF 16
+
+/* A partition's state znode, with its replicas from the assignment. */
+struct cluster_partition_state {
+    int32_t leader, leader_epoch, controller_epoch, zk_version;
+    int32_t n_replicas, n_isr;
+    int32_t replicas[CLUSTER_MAX_RF], isr[CLUSTER_MAX_RF];
+};
+
+struct topic;
+
 struct cluster_callbacks {
     /* This broker won the election; epoch and the zkVersion of
      * /controller_epoch that every controller write must check. */
@@ -49,6 +60,11 @@ struct cluster_callbacks {
     void (*on_deposed)(void *ctx);
     /* The live broker set or the controller changed. */
     void (*on_brokers_changed)(void *ctx, const struct cluster_snapshot *s);
+    /* A partition's state znode as read (also at start, for every
+     * partition): in znode-version order per partition.  t is a counted
+     * reference held for the call. */
+    void (*on_partition_state)(void *ctx, struct topic *t, int32_t partition,
+                               const struct cluster_partition_state *st);
     void *ctx;
 };
 
@@ -93,5 +109,27 @@ bool cluster_is_controller(int32_t *epoch, int32_t *epoch_zkversion);
  */
 struct zk;
 struct zk *cluster_zk(void);
+
+/*
+ * The leader's ISR change: a setData of the partition's state znode on
+ * condition of expected_zk_version, keeping controller_epoch as read.
+ * 0 written (*new_zk_version set), 1 the version moved (ZBADVERSION:
+ * re-read the state), -1 error.  Any thread but a network thread.
+ */
+int cluster_write_isr(const char *topic, int32_t partition, int32_t leader, int32_t leader_epoch,
+                      const int32_t *isr, int32_t n_isr, int32_t expected_zk_version,
+                      int32_t *new_zk_version);
+
+/*
+ * Topic creation and new partitions in cluster mode, for
+ * topics_set_create_hook / topics_set_partitions_hook (broker/topics.h):
+ * writes /config/topics/T and /brokers/topics/T with an assignment over
+ * the live brokers (Kafka's AdminUtils.assignReplicasToBrokers, rack
+ * aware when every live broker has a rack).  Kafka error codes.
+ */
+struct topics_create_request;
+int16_t cluster_create_topic(void *ctx, const struct topics_create_request *rq, char *err,
+                             size_t errlen);
+int16_t cluster_add_partitions(void *ctx, struct topic *t, int32_t total, char *err, size_t errlen);
 
 #endif

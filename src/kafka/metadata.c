@@ -9,13 +9,23 @@
 #include <string.h>
 
 #include "broker/topics.h"
+#include "cluster/cluster.h"
 #include "common/kerr.h"
 #include "kafka/brokers.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 
+static bool live(const struct cluster_snapshot *s, int32_t id)
+{
+    for (int32_t i = 0; i < s->n; i++)
+        if (s->b[i].id == id)
+            return true;
+    return false;
+}
+
+/* s: the cluster's live brokers, NULL on a single node. */
 static void fill_topic(struct kreq *r, struct metadata_response_metadata_response_topic *out,
-                       struct topic *t)
+                       struct topic *t, const struct cluster_snapshot *s)
 {
     out->name = (kstr_t){t->name, (int32_t)strlen(t->name)};
     out->topic_id = t->id;
@@ -61,6 +71,25 @@ static void fill_topic(struct kreq *r, struct metadata_response_metadata_respons
         p->replica_nodes_count = ld.n_replicas;
         p->isr_nodes = ids + ld.n_replicas;
         p->isr_nodes_count = ld.n_isr;
+        if (!s)
+            continue;
+        /* Kafka's answer for a partition without a leader. */
+        if (p->leader_id < 0)
+            p->error_code = KERR_LEADER_NOT_AVAILABLE;
+        int32_t n_off = 0;
+        for (int32_t k = 0; k < p->replica_nodes_count; k++)
+            n_off += !live(s, p->replica_nodes[k]);
+        if (n_off) {
+            int32_t *off = arena_alloc(&r->arena, (size_t)n_off * sizeof *off);
+            if (off) {
+                n_off = 0;
+                for (int32_t k = 0; k < p->replica_nodes_count; k++)
+                    if (!live(s, p->replica_nodes[k]))
+                        off[n_off++] = p->replica_nodes[k];
+                p->offline_replicas = off;
+                p->offline_replicas_count = n_off;
+            }
+        }
     }
 }
 
@@ -90,30 +119,36 @@ int handle_metadata(struct kreq *r)
     resp.brokers_count = kb.n;
     resp.cluster_id = kstr_c(topics_cluster_id());
     resp.controller_id = kb.controller_id;
+    const struct cluster_snapshot *snap = cluster_snapshot_get();
 
     /* All topics: v0 sends an empty list, v1+ a null one. */
     bool all = req.topics_count < 0 || (v == 0 && req.topics_count == 0);
     struct topic **held;
     int n_held = 0;
     if (all) {
-        if (topics_list(&held, &n_held))
+        if (topics_list(&held, &n_held)) {
+            cluster_snapshot_put(snap);
             return KH_CLOSE;
+        }
         resp.topics = arena_alloc(&r->arena, (size_t)(n_held ? n_held : 1) * sizeof *resp.topics);
         if (!resp.topics) {
             topics_list_free(held, n_held);
+            cluster_snapshot_put(snap);
             return KH_CLOSE;
         }
         resp.topics_count = n_held;
         for (int i = 0; i < n_held; i++) {
             metadata_response_metadata_response_topic_init(&resp.topics[i]);
-            fill_topic(r, &resp.topics[i], held[i]);
+            fill_topic(r, &resp.topics[i], held[i], snap);
         }
     } else {
         int32_t n = req.topics_count;
         held = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *held);
         resp.topics = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *resp.topics);
-        if (!held || !resp.topics)
+        if (!held || !resp.topics) {
+            cluster_snapshot_put(snap);
             return KH_CLOSE;
+        }
         resp.topics_count = n;
         bool allow_create = v < 4 || req.allow_auto_topic_creation;
         for (int32_t i = 0; i < n; i++) {
@@ -131,11 +166,12 @@ int handle_metadata(struct kreq *r)
             out->error_code = topics_get_or_create(name.ptr, (size_t)name.len, allow_create, &t);
             if (t) {
                 held[n_held++] = t;
-                fill_topic(r, out, t);
+                fill_topic(r, out, t, snap);
             }
         }
     }
     metadata_response_encode(&r->out, v, &resp);
+    cluster_snapshot_put(snap);
     /* The names in the response point into the topics: encode first. */
     if (all)
         topics_list_free(held, n_held);

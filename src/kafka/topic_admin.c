@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "broker/topics.h"
+#include "cluster/cluster.h"
 #include "group/group.h"
 #include "common/kerr.h"
 #include "kafka/handlers.h"
@@ -53,7 +54,32 @@ int handle_create_topics(struct kreq *r)
         char err[256] = "";
         int16_t code = KERR_NONE;
         int32_t nparts = qt->num_partitions;
-        if (qt->assignments_count > 0) {
+        bool clustered = cluster_enabled();
+        int32_t *assignment = NULL, assignment_rf = 0;
+        if (clustered && qt->assignments_count > 0) {
+            /* Checked against the live brokers by the cluster. */
+            nparts = qt->assignments_count;
+            assignment_rf = qt->assignments[0].broker_ids_count;
+            assignment = arena_alloc(
+                &r->arena, (size_t)nparts * (size_t)(assignment_rf > 0 ? assignment_rf : 1) *
+                               sizeof *assignment);
+            if (!assignment)
+                return KH_CLOSE;
+            for (int32_t a = 0; a < nparts && code == KERR_NONE; a++) {
+                if (qt->assignments[a].broker_ids_count != assignment_rf || assignment_rf < 1 ||
+                    qt->assignments[a].partition_index != a) {
+                    code = KERR_INVALID_REPLICA_ASSIGNMENT;
+                    snprintf(err, sizeof err,
+                             "partitions 0..%d, each with the same number of replicas",
+                             (int)nparts - 1);
+                    break;
+                }
+                memcpy(&assignment[a * assignment_rf], qt->assignments[a].broker_ids,
+                       (size_t)assignment_rf * sizeof *assignment);
+            }
+        } else if (clustered) {
+            /* The cluster checks the factor against the live brokers. */
+        } else if (qt->assignments_count > 0) {
             for (int32_t a = 0; a < qt->assignments_count; a++)
                 if (!assignment_ok(qt->assignments[a].broker_ids,
                                    qt->assignments[a].broker_ids_count, cfg->node_id)) {
@@ -81,8 +107,10 @@ int handle_create_topics(struct kreq *r)
         if (code == KERR_NONE && qt->name.len < 0)
             code = KERR_INVALID_TOPIC_EXCEPTION;
         if (code == KERR_NONE)
-            code = topics_create(qt->name.ptr, (size_t)qt->name.len, nparts, &o, req.validate_only,
-                                 req.validate_only ? NULL : &t, err, sizeof err);
+            code = topics_create_replicated(qt->name.ptr, (size_t)qt->name.len, nparts,
+                                            qt->replication_factor, assignment, assignment_rf, &o,
+                                            req.validate_only, req.validate_only ? NULL : &t, err,
+                                            sizeof err);
         config_overrides_free(&o);
         rt->error_code = code;
         rt->error_message = err_msg(r, code, err);
@@ -91,7 +119,13 @@ int handle_create_topics(struct kreq *r)
                 t ? topic_read_partition_count(t) : (nparts > 0 ? nparts : cfg->num_partitions);
             /* As the partitions have it; a validated one would have one. */
             struct partition *p0 = t ? topic_read_partition(t, 0) : NULL;
-            rt->replication_factor = p0 ? (int16_t)p0->n_replicas : 1;
+            rt->replication_factor = p0 && p0->n_replicas > 0 ? (int16_t)p0->n_replicas : 1;
+            if (clustered && !(p0 && p0->n_replicas > 0))
+                rt->replication_factor =
+                    assignment ? (int16_t)assignment_rf
+                    : qt->replication_factor > 0
+                        ? qt->replication_factor
+                        : (int16_t)config_long(cfg, "default.replication.factor");
             if (t)
                 rt->topic_id = t->id;
         }
@@ -188,7 +222,9 @@ int handle_create_partitions(struct kreq *r)
         rt->name = qt->name;
         char err[256] = "";
         int16_t code = KERR_NONE;
-        for (int32_t a = 0; a < qt->assignments_count; a++)
+        /* Cluster mode: the cluster assigns the new partitions (an
+         * explicit assignment is not supported yet and is ignored). */
+        for (int32_t a = 0; !cluster_enabled() && a < qt->assignments_count; a++)
             if (!assignment_ok(qt->assignments[a].broker_ids, qt->assignments[a].broker_ids_count,
                                cfg->node_id)) {
                 code = KERR_INVALID_REPLICA_ASSIGNMENT;

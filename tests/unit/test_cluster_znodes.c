@@ -119,10 +119,66 @@ static void test_controller_and_ids(void)
     CHECK(znode_epoch_decode("99999999999", 11, &e) < 0);
 }
 
+static void test_topic_and_state_json(void)
+{
+    /* Kafka's Uuid.toString of 00 01 .. 0f, and back. */
+    uint8_t id[16], back[16];
+    for (int i = 0; i < 16; i++)
+        id[i] = (uint8_t)i;
+    char u[23];
+    znode_uuid_encode(id, u);
+    CHECK(!strcmp(u, "AAECAwQFBgcICQoLDA0ODw"));
+    CHECK(znode_uuid_decode(u, back) == 0 && !memcmp(id, back, 16));
+    CHECK(znode_uuid_decode("short", back) < 0);
+
+    int32_t rf[2] = {3, 2};
+    int32_t reps[2 * CLUSTER_MAX_RF] = {1, 2, 3};
+    reps[CLUSTER_MAX_RF] = 2;
+    reps[CLUSTER_MAX_RF + 1] = 3;
+    struct znode_assignment a = {.n = 2, .rf = rf, .replicas = reps};
+    char *s = znode_topic_encode(&a, id);
+    CHECK(!strcmp(s, "{\"version\":3,\"partitions\":{\"0\":[1,2,3],\"1\":[2,3]},"
+                     "\"adding_replicas\":{},\"removing_replicas\":{},"
+                     "\"topic_id\":\"AAECAwQFBgcICQoLDA0ODw\"}"));
+    struct znode_assignment d;
+    int has_id;
+    CHECK(znode_topic_decode(s, strlen(s), &d, back, &has_id) == 0);
+    CHECK(has_id && !memcmp(back, id, 16) && d.n == 2 && d.rf[0] == 3 && d.rf[1] == 2);
+    CHECK(d.replicas[2] == 3 && d.replicas[CLUSTER_MAX_RF + 1] == 3);
+    znode_assignment_free(&d);
+    free(s);
+    /* Kafka before 2.8 wrote no topic id; a gap in the numbers is refused. */
+    const char *old = "{\"version\":1,\"partitions\":{\"1\":[2],\"0\":[1]}}";
+    CHECK(znode_topic_decode(old, strlen(old), &d, back, &has_id) == 0 && !has_id && d.n == 2);
+    CHECK(d.replicas[CLUSTER_MAX_RF] == 2);
+    znode_assignment_free(&d);
+    const char *gap = "{\"version\":1,\"partitions\":{\"0\":[1],\"2\":[1]}}";
+    CHECK(znode_topic_decode(gap, strlen(gap), &d, back, &has_id) < 0);
+
+    struct znode_state st = {.leader = 2, .leader_epoch = 5, .controller_epoch = 7, .n_isr = 2};
+    st.isr[0] = 2;
+    st.isr[1] = 1;
+    s = znode_state_encode(&st);
+    CHECK(!strcmp(s, "{\"controller_epoch\":7,\"leader\":2,\"version\":1,\"leader_epoch\":5,"
+                     "\"isr\":[2,1]}"));
+    struct znode_state st2;
+    CHECK(znode_state_decode(s, strlen(s), &st2) == 0);
+    CHECK(st2.leader == 2 && st2.leader_epoch == 5 && st2.controller_epoch == 7);
+    CHECK(st2.n_isr == 2 && st2.isr[0] == 2 && st2.isr[1] == 1);
+    free(s);
+    CHECK(znode_state_decode("{\"leader\":1}", 12, &st2) < 0);
+
+    const char *keys[] = {"retention.ms"}, *vals[] = {"1000"};
+    s = znode_config_encode(keys, vals, 1);
+    CHECK(!strcmp(s, "{\"version\":1,\"config\":{\"retention.ms\":\"1000\"}}"));
+    free(s);
+}
+
 int main(void)
 {
     test_connect();
     test_broker_json();
     test_controller_and_ids();
+    test_topic_and_state_json();
     return tap_done();
 }
