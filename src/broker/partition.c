@@ -239,6 +239,11 @@ static int32_t isr_size(const struct partition *p)
     return __atomic_load_n(&p->n_isr, __ATOMIC_RELAXED);
 }
 
+static bool same_ids(const int32_t *a, int32_t na, const int32_t *b, int32_t nb)
+{
+    return na == nb && (na == 0 || (a && !memcmp(a, b, (size_t)na * sizeof *a)));
+}
+
 /* Under log_lock exclusive: the arrays get their full capacity once and
  * are then copied into, never freed, so a reader that looks without the
  * lock (Metadata, before partition_leadership) never reads freed memory. */
@@ -376,7 +381,9 @@ int16_t partition_become_leader(struct partition *p, int32_t leader_epoch, const
     else if (!same && plog_begin_epoch(p->log, leader_epoch) != PLOG_OK)
         /* Kafka: the new epoch starts at the log end. */
         err = KERR_KAFKA_STORAGE_ERROR;
-    else if (set_members(p, replicas, n_replicas, isr, n_isr))
+    else if (!same || !same_ids(p->isr, p->n_isr, isr, n_isr))
+        p->isr_changed_ms = now_ms;
+    if (err == KERR_NONE && set_members(p, replicas, n_replicas, isr, n_isr))
         err = KERR_INVALID_REQUEST;
     if (err == KERR_NONE) {
         if (!same)
@@ -492,10 +499,14 @@ int partition_isr_maintain(struct partition *p, int64_t now_ms, int64_t lag_max_
             changed = true;
     }
     /* Expand (isFollowerInSync): a replica whose log end reached the high
-     * watermark and the start of this leader's epoch joins. */
+     * watermark and the start of this leader's epoch joins, judged, as
+     * Kafka does, by a fetch: one made after the ISR last changed, so a
+     * follower that was put out (by this leader or an operator) and has
+     * stopped fetching is not taken back on what it did before. */
     for (int32_t i = 0; i < p->n_remotes; i++) {
         struct partition_remote *rm = &p->remotes[i];
-        if (has_id(p->isr, p->n_isr, rm->replica_id) || rm->log_end < 0)
+        if (has_id(p->isr, p->n_isr, rm->replica_id) || rm->log_end < 0 ||
+            rm->last_fetch_ms <= p->isr_changed_ms)
             continue;
         if (rm->log_end >= hw && rm->log_end >= p->epoch_start) {
             next[n++] = rm->replica_id;
@@ -518,6 +529,7 @@ int partition_isr_maintain(struct partition *p, int64_t now_ms, int64_t lag_max_
     if (p->log && p->leader_id == p->node_id && p->leader_epoch == epoch) {
         memcpy(p->isr, next, (size_t)n * sizeof *next);
         __atomic_store_n(&p->n_isr, n, __ATOMIC_RELAXED);
+        p->isr_changed_ms = now_ms;
         /* A smaller ISR may commit more. */
         recompute_hw(p);
     }

@@ -100,6 +100,7 @@ struct partition {
     struct partition_remote *remotes;
     int32_t n_remotes;
     atomic_bool isr_expand_wanted; /* a follower caught up: expand soon */
+    int64_t isr_changed_ms;        /* now_ms of the last ISR change (under log_lock) */
     /* Cluster mode: the version of the partition state znode this
      * leadership came from, which an ISR change by this leader must name
      * (set by the composition with each state it applies; -1 before). */

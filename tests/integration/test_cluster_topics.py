@@ -7,7 +7,9 @@ Every wait has a deadline (wait_for); nothing sleeps and then expects.
 
 import base64
 import json
+import os
 import re
+import signal
 import time
 
 from confluent_kafka import KafkaError
@@ -258,10 +260,20 @@ def test_no_clean_leader_left_goes_offline_unless_unclean_allowed(cluster):
                   config={"unclean.leader.election.enable": "true"}) is None
     for t in ("strict", "loose"):
         wait_for(lambda: states(cluster, t, 1), what="states")
-        # An operator shrinks the ISR to broker 2 alone.
-        set_state(cluster, t, 0, isr=[2])
-        wait_for(lambda: agree(cluster, b, t, 1), what="metadata")
-    cluster.brokers[2].kill()
+    # Broker 3 stops fetching (SIGSTOP, well within its session timeout),
+    # so its leader cannot take it back into the ISR; an operator shrinks
+    # the ISR to broker 2 alone; broker 2 dies; broker 3 goes on, alive
+    # but never in sync.
+    p3 = cluster.brokers[3].proc.pid
+    os.kill(p3, signal.SIGSTOP)
+    try:
+        for t in ("strict", "loose"):
+            set_state(cluster, t, 0, isr=[2])
+        for t in ("strict", "loose"):
+            wait_for(lambda: agree(cluster, b, t, 1), what="metadata")
+        cluster.brokers[2].kill()
+    finally:
+        os.kill(p3, signal.SIGCONT)
 
     def offline():
         st = state(cluster, "strict", 0)
