@@ -611,7 +611,9 @@ int16_t partition_ack_check(struct partition *p, int32_t leader_epoch, int64_t e
     else if (p->leader_id != p->node_id || p->leader_epoch != leader_epoch)
         err = KERR_NOT_LEADER_OR_FOLLOWER;
     else if (partition_hw(p) >= end)
-        err = KERR_NONE;
+        /* Kafka's checkEnoughReplicasReachOffset: committed, but by an
+         * ISR smaller than the minimum is not what acks=all promised. */
+        err = p->n_isr < min_isr ? KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND : KERR_NONE;
     else if (p->n_isr < min_isr)
         err = KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
     else

@@ -316,6 +316,11 @@ int handle_produce(struct kreq *r)
                                                                .end = res.last_offset + 1,
                                                                .min_isr = min_isr,
                                                                .pr = pr};
+                } else if (req.acks == -1 &&
+                           __atomic_load_n(&p->n_isr, __ATOMIC_RELAXED) < min_isr) {
+                    /* Committed by an ISR that shrank below the minimum
+                     * after the check above (Kafka's rule). */
+                    pr->error_code = KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
                 }
             }
             const struct topic_settings *ts = topic_settings(t);
