@@ -4,6 +4,7 @@
 #include "broker/topics.h"
 #include "group/group.h"
 #include "common/kerr.h"
+#include "kafka/brokers.h"
 #include "kafka/handlers.h"
 #include "proto/gen/msgs.h"
 
@@ -17,8 +18,20 @@ int handle_find_coordinator(struct kreq *r)
     const struct broker_config *cfg = topics_broker_config();
     struct find_coordinator_response resp;
     find_coordinator_response_init(&resp);
-    /* Groups: this broker.  Transactions are not coordinated yet. */
+    /* Groups: on one node this broker.  In a cluster every broker names
+     * the same one, the live broker with the smallest id, so that all
+     * members of a group meet at one coordinator: __consumer_offsets is
+     * not replicated yet (README, cluster mode), so the choice is a
+     * fixed rule rather than a partition's leader.  Transactions are not
+     * coordinated yet. */
     int16_t err = req.key_type == KEY_TYPE_GROUP ? KERR_NONE : KERR_COORDINATOR_NOT_AVAILABLE;
+    struct kafka_brokers bs;
+    if (kafka_brokers_get(&r->arena, cfg, &bs))
+        return KH_CLOSE;
+    const struct kafka_broker *co = &bs.b[0];
+    for (int32_t i = 1; i < bs.n; i++)
+        if (bs.b[i].id < co->id)
+            co = &bs.b[i];
     if (r->hdr.api_version >= 4) {
         int32_t n = req.coordinator_keys_count > 0 ? req.coordinator_keys_count : 0;
         resp.coordinators = arena_alloc(&r->arena, (size_t)(n ? n : 1) * sizeof *resp.coordinators);
@@ -30,15 +43,15 @@ int handle_find_coordinator(struct kreq *r)
             find_coordinator_response_coordinator_init(c);
             c->key = req.coordinator_keys[i];
             c->error_code = err;
-            c->node_id = err ? -1 : cfg->node_id;
-            c->host = kstr_c(err ? "" : cfg->advertised_host);
-            c->port = err ? -1 : cfg->advertised_port;
+            c->node_id = err ? -1 : co->id;
+            c->host = err ? kstr_c("") : co->host;
+            c->port = err ? -1 : co->port;
         }
     } else {
         resp.error_code = err;
-        resp.node_id = err ? -1 : cfg->node_id;
-        resp.host = kstr_c(err ? "" : cfg->advertised_host);
-        resp.port = err ? -1 : cfg->advertised_port;
+        resp.node_id = err ? -1 : co->id;
+        resp.host = err ? kstr_c("") : co->host;
+        resp.port = err ? -1 : co->port;
     }
     find_coordinator_response_encode(&r->out, r->hdr.api_version, &resp);
     return KH_DONE;

@@ -176,3 +176,33 @@ def test_stopped_followers_leave_the_isr_and_acks_all_is_refused(cluster):
     assert (err, base) == (0, 30)
     for f in followers:
         wait_for(lambda: same_log(leader, f, "r"), what=f"broker {f.node_id} in step")
+
+
+def find_coordinator(broker, group):
+    """FindCoordinator v1 for a group: (error, node id, port)."""
+    import struct
+
+    with kwire.Conn(broker.host, broker.port) as c:
+        body = c.request(10, 1, kwire.string(group) + b"\x00")
+    _throttle, err = struct.unpack_from(">ih", body, 0)
+    pos = 6
+    (mlen,) = struct.unpack_from(">h", body, pos)
+    pos += 2 + max(mlen, 0)
+    (node,) = struct.unpack_from(">i", body, pos)
+    (hlen,) = struct.unpack_from(">h", body, pos + 4)
+    (port,) = struct.unpack_from(">i", body, pos + 6 + hlen)
+    return err, node, port
+
+
+def test_every_broker_names_one_group_coordinator(cluster):
+    # __consumer_offsets is not replicated yet: every broker sends a
+    # group's members to the same one, the live broker with the smallest
+    # id, so that they meet in one group; it moves when that one goes.
+    start(cluster)
+    for b in cluster.brokers.values():
+        assert find_coordinator(b, "g") == (0, 1, cluster.brokers[1].port)
+    cluster.brokers[1].kill()
+    wait_for(lambda: 1 not in cluster.broker_ids(), timeout=SESSION_S + 10, what="1 gone")
+    for i in (2, 3):
+        wait_for(lambda: find_coordinator(cluster.brokers[i], "g") ==
+                 (0, 2, cluster.brokers[2].port), what=f"broker {i} names broker 2")
