@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/partition_int.h"
 #include "common/fsutil.h"
 #include "common/kerr.h"
 #include "common/rlog.h"
@@ -116,15 +117,14 @@ void partition_free(struct partition *p, bool flush)
     partition_release(p);
 }
 
-/* The Kafka error for a failed read or other log call (not appends). */
-static int16_t kerr_from_log(int rc)
+int16_t partition_kerr_from_log(int rc)
 {
     if (rc >= 0)
         return KERR_NONE;
     return rc == PLOG_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR;
 }
 
-static void wake_waiters(struct partition *p)
+void partition_wake_waiters(struct partition *p)
 {
     pthread_mutex_lock(&p->wait_mu);
     for (struct partition_waiter *w = p->waiters.next; w != &p->waiters; w = w->next)
@@ -135,7 +135,7 @@ static void wake_waiters(struct partition *p)
 void partition_drop_log(struct partition *p)
 {
     if (!p->is_replica) {
-        wake_waiters(p); /* nothing on disk here */
+        partition_wake_waiters(p); /* nothing on disk here */
         return;
     }
     pthread_rwlock_wrlock(&p->log_lock);
@@ -149,7 +149,7 @@ void partition_drop_log(struct partition *p)
     if ((l && plog_destroy(l)) || fsutil_rm_rf(p->dir))
         rlog_warn("partition %s: could not delete all files", p->dir);
     /* Waiters re-check and find the partition gone. */
-    wake_waiters(p);
+    partition_wake_waiters(p);
 }
 
 /* ---- leadership and the high watermark ---- */
@@ -200,7 +200,7 @@ void partition_advance_hw(struct partition *p, int64_t hw)
      * data: skipping the mutex when nobody waits loses no wake-up.
      */
     if (moved && atomic_load(&p->n_waiters) > 0)
-        wake_waiters(p);
+        partition_wake_waiters(p);
 }
 
 /* ---- replication: leadership changes, followers, the ISR ---- */
@@ -404,7 +404,7 @@ int16_t partition_become_leader(struct partition *p, int32_t leader_epoch, const
     }
     pthread_rwlock_unlock(&p->log_lock);
     if (err == KERR_NONE)
-        wake_waiters(p);
+        partition_wake_waiters(p);
     return err;
 }
 
@@ -432,7 +432,7 @@ int16_t partition_become_follower(struct partition *p, int32_t leader_id, int32_
     /* acks=all produces re-check and find the leadership gone; fetches
      * re-check and answer NOT_LEADER_OR_FOLLOWER. */
     if (err == KERR_NONE)
-        wake_waiters(p);
+        partition_wake_waiters(p);
     return err;
 }
 
@@ -535,7 +535,7 @@ int partition_isr_maintain(struct partition *p, int64_t now_ms, int64_t lag_max_
     }
     pthread_rwlock_unlock(&p->log_lock);
     /* acks=all produces re-check min.insync.replicas. */
-    wake_waiters(p);
+    partition_wake_waiters(p);
     return 1;
 }
 
@@ -587,7 +587,7 @@ int16_t partition_append_epoch(struct partition *p, uint8_t *batches, size_t len
             partition_advance_hw(p, res->last_offset + 1);
         else if (atomic_load(&p->n_waiters) > 0)
             /* Followers waiting at the log end read up to it. */
-            wake_waiters(p);
+            partition_wake_waiters(p);
     }
     pthread_rwlock_unlock(&p->log_lock);
     return err;
@@ -725,7 +725,7 @@ int16_t partition_read(struct partition *p, struct partition_read *rd)
         rc = PLOG_ERR_OUT_OF_RANGE;
     }
     pthread_rwlock_unlock(&p->log_lock);
-    return kerr_from_log(rc);
+    return partition_kerr_from_log(rc);
 }
 
 void partition_range_release(void *ref)
@@ -756,7 +756,7 @@ int16_t partition_offset_for_time(struct partition *p, int64_t ts, int64_t *offs
     pthread_rwlock_rdlock(&p->log_lock);
     int16_t err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (p->log)
-        err = kerr_from_log(plog_offset_for_time(p->log, ts, offset, found_ts));
+        err = partition_kerr_from_log(plog_offset_for_time(p->log, ts, offset, found_ts));
     pthread_rwlock_unlock(&p->log_lock);
     return err;
 }
@@ -785,7 +785,7 @@ int16_t partition_list_offset(struct partition *p, int64_t timestamp, int32_t cu
         *offset = plog_log_start(p->log);
     } else if (timestamp >= 0 || timestamp == TS_MAX) {
         int64_t off = -1, found = -1;
-        err = kerr_from_log(plog_offset_for_time(p->log, timestamp, &off, &found));
+        err = partition_kerr_from_log(plog_offset_for_time(p->log, timestamp, &off, &found));
         *offset = off;
         *found_timestamp = off >= 0 ? found : -1;
     } else {
@@ -806,7 +806,7 @@ int16_t partition_delete_records(struct partition *p, int64_t offset, int64_t *l
     if (err == KERR_NONE && (offset == -1 || (offset >= 0 && offset <= hw))) {
         int64_t start = -1;
         int rc = plog_delete_records(p->log, offset == -1 ? hw : offset, &start);
-        err = kerr_from_log(rc);
+        err = partition_kerr_from_log(rc);
         if (rc == PLOG_OK)
             *low_watermark = start;
     } else if (err == KERR_NONE) {
@@ -856,7 +856,7 @@ int16_t partition_clean(struct partition *p, int64_t now_ms, partition_clean_sta
     int16_t err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (p->log) {
         int rc = plog_clean(p->log, now_ms, st);
-        err = rc == PLOG_ERR_CORRUPT ? KERR_CORRUPT_MESSAGE : kerr_from_log(rc);
+        err = rc == PLOG_ERR_CORRUPT ? KERR_CORRUPT_MESSAGE : partition_kerr_from_log(rc);
     }
     pthread_rwlock_unlock(&p->log_lock);
     return err;
@@ -939,7 +939,7 @@ int16_t partition_key_find(struct partition *p, const void *key, size_t len, int
     pthread_rwlock_rdlock(&p->log_lock);
     int16_t err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     if (p->log)
-        err = kerr_from_log(keyindex_find(p->kidx, p->log, key, len, since_ms, fn, arg));
+        err = partition_kerr_from_log(keyindex_find(p->kidx, p->log, key, len, since_ms, fn, arg));
     pthread_rwlock_unlock(&p->log_lock);
     return err;
 }

@@ -4,22 +4,8 @@
  */
 #include "broker/partition_follower.h"
 
+#include "broker/partition_int.h"
 #include "common/kerr.h"
-
-static int16_t kerr_from_log(int rc)
-{
-    if (rc >= 0)
-        return KERR_NONE;
-    return rc == PLOG_ERR_OUT_OF_RANGE ? KERR_OFFSET_OUT_OF_RANGE : KERR_KAFKA_STORAGE_ERROR;
-}
-
-static void wake_waiters(struct partition *p)
-{
-    pthread_mutex_lock(&p->wait_mu);
-    for (struct partition_waiter *w = p->waiters.next; w != &p->waiters; w = w->next)
-        loop_wake(w->wake);
-    pthread_mutex_unlock(&p->wait_mu);
-}
 
 /*
  * After a truncation the high watermark may be above the new log end: it
@@ -61,7 +47,7 @@ int16_t partition_append_follower(struct partition *p, const uint8_t *batches, s
             int rc = plog_delete_records(p->log, leader_log_start < end ? leader_log_start : end,
                                          &start);
             if (rc != PLOG_OK)
-                err = kerr_from_log(rc);
+                err = partition_kerr_from_log(rc);
         }
         if (leader_hw >= 0)
             partition_advance_hw(p, leader_hw < end ? leader_hw : end);
@@ -85,8 +71,8 @@ static int16_t truncate_log(struct partition *p, int64_t offset, bool full)
         partition_advance_hw(p, end);
     pthread_rwlock_unlock(&p->log_lock);
     /* A fetch waiting here re-reads and finds the log shorter. */
-    wake_waiters(p);
-    return kerr_from_log(rc);
+    partition_wake_waiters(p);
+    return partition_kerr_from_log(rc);
 }
 
 int16_t partition_truncate_to(struct partition *p, int64_t offset)
