@@ -7,6 +7,7 @@ by timing: every wait is on a condition with a deadline.
 """
 
 import os
+import re
 import signal
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
@@ -206,3 +207,40 @@ def test_every_broker_names_one_group_coordinator(cluster):
     for i in (2, 3):
         wait_for(lambda: find_coordinator(cluster.brokers[i], "g") ==
                  (0, 2, cluster.brokers[2].port), what=f"broker {i} names broker 2")
+
+
+def test_old_leader_truncates_what_was_never_committed(cluster):
+    # The Jepsen 2013 case: a leader appended a batch that no follower
+    # fetched, then died; a follower without it leads. Coming back, the
+    # old leader must drop the batch (its epoch ended earlier on the new
+    # leader: Fetch's diverging_epoch), so that no offset holds two values
+    # on two replicas. The batch is written into the dead leader's segment
+    # file, as its append had left it there, so no follower can have
+    # fetched it.
+    start(cluster)
+    old = make_topic(cluster)
+    for k in range(3):
+        assert produce(old, "r", batch(f"a{k}"))[0] == 0
+    for b in cluster.brokers.values():
+        wait_for(lambda: same_log(old, b, "r"), what=f"broker {b.node_id} in step")
+    epoch = state(cluster, "r", 0)["leader_epoch"]
+    old.kill()
+    lost = bytearray(kwire.record_batch([(b"lost", b"never committed", ())], base_offset=30))
+    lost[12:16] = epoch.to_bytes(4, "big")  # partitionLeaderEpoch, outside the CRC
+    seg = sorted(old.partition_dir("r", 0).glob("*.log"))[-1]
+    with open(seg, "ab") as f:
+        f.write(lost)
+
+    new_id = wait_for(lambda: leader_of(cluster, "r", not_in=(old.node_id,)),
+                      timeout=SESSION_S + 10, what="a new leader")
+    new = cluster.brokers[new_id]
+    err, base = wait_for(lambda: (lambda r: r if r[0] != NOT_LEADER_OR_FOLLOWER else None)(
+        produce(new, "r", batch("b0"))), what="a write to the new leader")
+    assert (err, base) == (0, 30)  # offset 30 holds b0 on the new leader
+    old.start()
+    wait_for(lambda: same_log(new, old, "r"), what="the old leader truncated and in step")
+    # Recovery kept the batch (it is whole); the leader's answer cut it.
+    assert re.search(r"replica r-0: diverges from leader \d+ at epoch %d offset 30" % epoch,
+                     old.stderr_text())
+    assert b"never committed" not in b"".join(b for _, b in log_batches(old, "r"))
+    assert consume_all(new, "r", 40) == expect([(0, "a0"), (10, "a1"), (20, "a2"), (30, "b0")])
