@@ -24,6 +24,7 @@
 #include "cli/table.h"
 #include "common/arena.h"
 #include "common/kbuf.h"
+#include "common/sockio.h"
 #include "proto/gen/msgs.h"
 
 #define PROG "runnel cluster"
@@ -56,52 +57,7 @@ static int dial(const char *hostport)
     int port;
     if (hostport_parse("broker", hostport, host, sizeof host, &port, err, sizeof err))
         return -1;
-    char ports[16];
-    snprintf(ports, sizeof ports, "%d", port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, ports, &hints, &res))
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            continue;
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) {
-            close(fd);
-            fd = -1;
-            continue;
-        }
-        struct pollfd p = {fd, POLLOUT, 0};
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (poll(&p, 1, IO_TIMEOUT_MS) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) ||
-            soerr) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-/* Reads or writes exactly n bytes on a non-blocking socket, each wait
- * bounded by IO_TIMEOUT_MS. */
-static int io_full(int fd, void *buf, size_t n, bool writing)
-{
-    uint8_t *p = buf;
-    while (n) {
-        struct pollfd pf = {fd, writing ? POLLOUT : POLLIN, 0};
-        if (poll(&pf, 1, IO_TIMEOUT_MS) != 1)
-            return -1;
-        ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
+    return sockio_dial(host, port, IO_TIMEOUT_MS);
 }
 
 /* Sends DescribeCluster v0 and reads the answer: the body (after the
@@ -129,12 +85,13 @@ static uint8_t *describe_cluster(int fd, size_t *body_len)
     w.buf[2] = (uint8_t)(size >> 8);
     w.buf[3] = (uint8_t)size;
     uint8_t hdr[4];
-    if (io_full(fd, w.buf, w.len, true) || io_full(fd, hdr, 4, false))
+    if (sockio_full(fd, w.buf, w.len, true, IO_TIMEOUT_MS) ||
+        sockio_full(fd, hdr, 4, false, IO_TIMEOUT_MS))
         goto out;
     size = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
     if (size < 4 || size > MAX_RESPONSE || !(resp = malloc(size)))
         goto out;
-    if (io_full(fd, resp, size, false)) {
+    if (sockio_full(fd, resp, size, false, IO_TIMEOUT_MS)) {
         free(resp);
         resp = NULL;
         goto out;

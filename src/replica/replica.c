@@ -55,6 +55,7 @@
 #include "common/kbuf.h"
 #include "common/kerr.h"
 #include "common/rlog.h"
+#include "common/sockio.h"
 #include "proto/gen/msgs.h"
 
 #define FETCH_VERSION 12
@@ -121,58 +122,6 @@ static void wait_ms(int64_t ms)
 }
 
 /* ---- the connection ---- */
-
-static int dial(const char *host, int port, int timeout_ms)
-{
-    char ports[16];
-    snprintf(ports, sizeof ports, "%d", port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-    if (getaddrinfo(host, ports, &hints, &res))
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-            continue;
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        struct pollfd pf = {fd, POLLOUT, 0};
-        if ((connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS) ||
-            poll(&pf, 1, timeout_ms) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) ||
-            soerr) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return fd;
-}
-
-/* Reads or writes exactly n bytes, every wait bounded by timeout_ms. */
-static int io_full(int fd, void *buf, size_t n, bool writing, int timeout_ms)
-{
-    uint8_t *p = buf;
-    while (n) {
-        struct pollfd pf = {fd, writing ? POLLOUT : POLLIN, 0};
-        int pr = poll(&pf, 1, timeout_ms);
-        if (pr < 0 && errno == EINTR)
-            continue;
-        if (pr != 1)
-            return -1;
-        ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
 
 static uint32_t get_be32(const uint8_t *b)
 {
@@ -431,7 +380,7 @@ static uint8_t *exchange(struct fetcher *f, int fd, kw_t *w, size_t *len)
 {
     int tmo = R.params.socket_timeout_ms;
     uint8_t hdr[4];
-    if (io_full(fd, w->buf, w->len, true, tmo) || io_full(fd, hdr, 4, false, tmo))
+    if (sockio_full(fd, w->buf, w->len, true, tmo) || sockio_full(fd, hdr, 4, false, tmo))
         return NULL;
     uint32_t size = get_be32(hdr);
     /* A response may pass max_bytes by one batch per partition (the
@@ -440,7 +389,7 @@ static uint8_t *exchange(struct fetcher *f, int fd, kw_t *w, size_t *len)
     uint8_t *resp;
     if (size < 4 || size > cap || !(resp = malloc(size)))
         return NULL;
-    if (io_full(fd, resp, size, false, tmo) || (int32_t)get_be32(resp) != f->corr) {
+    if (sockio_full(fd, resp, size, false, tmo) || (int32_t)get_be32(resp) != f->corr) {
         free(resp);
         return NULL;
     }
@@ -510,7 +459,7 @@ static int ensure_connected(struct fetcher *f)
     char host[256];
     int port = 0, fd = -1;
     if (R.lookup(R.ctx, f->leader_id, host, sizeof host, &port) == 0)
-        fd = dial(host, port, R.params.socket_timeout_ms);
+        fd = sockio_dial(host, port, R.params.socket_timeout_ms);
     pthread_mutex_lock(&R.mu);
     if (fd >= 0 && f->stop) {
         close(fd);
