@@ -610,14 +610,12 @@ int16_t partition_ack_check(struct partition *p, int32_t leader_epoch, int64_t e
         err = KERR_UNKNOWN_TOPIC_OR_PARTITION;
     else if (p->leader_id != p->node_id || p->leader_epoch != leader_epoch)
         err = KERR_NOT_LEADER_OR_FOLLOWER;
-    else if (partition_hw(p) >= end)
-        /* Kafka's checkEnoughReplicasReachOffset: committed, but by an
-         * ISR smaller than the minimum is not what acks=all promised. */
-        err = p->n_isr < min_isr ? KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND : KERR_NONE;
     else if (p->n_isr < min_isr)
+        /* Kafka's checkEnoughReplicasReachOffset: also when committed, an
+         * ISR below the minimum is not what acks=all promised. */
         err = KERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND;
     else
-        *wait = true;
+        *wait = partition_hw(p) < end;
     pthread_rwlock_unlock(&p->log_lock);
     return err;
 }
@@ -860,14 +858,6 @@ int16_t partition_clean(struct partition *p, int64_t now_ms, partition_clean_sta
     }
     pthread_rwlock_unlock(&p->log_lock);
     return err;
-}
-
-double partition_dirty_ratio(struct partition *p, int64_t now_ms)
-{
-    pthread_rwlock_rdlock(&p->log_lock);
-    double r = p->log ? plog_dirty_ratio(p->log, now_ms) : 0;
-    pthread_rwlock_unlock(&p->log_lock);
-    return r;
 }
 
 void partition_set_config(struct partition *p, const struct plog_config *cfg)

@@ -409,8 +409,6 @@ typedef struct plog_clean_stats partition_clean_stats_t;
  * UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR, or CORRUPT_MESSAGE (a
  * batch on disk is unreadable: the partition cannot be cleaned). */
 int16_t partition_clean(struct partition *p, int64_t now_ms, partition_clean_stats_t *st);
-/* The dirty ratio a clean would see now (0 when not compacted or deleted). */
-double partition_dirty_ratio(struct partition *p, int64_t now_ms);
 
 /* New topic configs (AlterConfigs), at once. */
 void partition_set_config(struct partition *p, const struct plog_config *cfg);

@@ -73,6 +73,8 @@ static int64_t fetch_collect(struct fetch_state *st)
     st->view_more = false;
     st->diverged = false;
     int64_t budget = q->max_bytes > 0 ? q->max_bytes : INT32_MAX;
+    /* Only a follower's read uses it (its fetch time): once per pass. */
+    int64_t now_ms = st->reader == PARTITION_READER_FOLLOWER ? clock_wall_ms() : 0;
     for (int32_t i = 0; i < q->topics_count; i++) {
         struct fetch_request_fetch_topic *ft = &q->topics[i];
         struct fetch_response_fetchable_topic_response *tr = &st->resp.responses[i];
@@ -117,7 +119,7 @@ static int64_t fetch_collect(struct fetch_state *st)
                 .isolation = st->isolation,
                 .replica_id = q->replica_id,
                 .last_fetched_epoch = st->req->hdr.api_version >= 12 ? fp->last_fetched_epoch : -1,
-                .now_ms = clock_wall_ms(),
+                .now_ms = now_ms,
             };
             pr->error_code = partition_read(p, &rd);
             if (rd.diverging_epoch >= 0) {
